@@ -1,0 +1,1 @@
+"""flux-gitops: bootstrap Flux CD with Pulumi and keep its GitOps repository in order."""
