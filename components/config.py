@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic.alias_generators import to_camel
 
@@ -441,14 +441,14 @@ class Notifications(_Model):
 
     providers: dict[DnsLabel, NotificationProvider] = Field(
         default_factory=lambda: {
-            "slack": NotificationProvider(
-                channel="#flux", secret_name="slack-webhook", secret_config_key="slackWebhookUrl"
+            "slack": NotificationProvider.model_validate(
+                {"channel": "#flux", "secretName": "slack-webhook", "secretConfigKey": "slackWebhookUrl"}
             )
         },
         description="Providers by name.",
     )
     alerts: dict[DnsLabel, NotificationAlert] = Field(
-        default_factory=lambda: {"flux": NotificationAlert(provider_ref="slack")},
+        default_factory=lambda: {"flux": NotificationAlert.model_validate({"providerRef": "slack"})},
         description="Alerts by name.",
     )
 
@@ -484,14 +484,15 @@ class Settings(_Model):
         default_factory=Notifications, description="Notification providers and alerts."
     )
 
-    @model_validator(mode="after")
-    def _unique_sources(self) -> Settings:
+    @field_validator("sources")
+    @classmethod
+    def _unique_sources(cls, sources: list[HelmSource]) -> list[HelmSource]:
         seen: set[str] = set()
-        for source in self.sources:
+        for source in sources:
             if source.name in seen:
                 raise ValueError(f"two sources are named {source.name!r}")
             seen.add(source.name)
-        return self
+        return sources
 
 
 _MODEL_KEYS = frozenset(f.alias or n for n, f in Settings.model_fields.items())

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from components.errors import FluxGitopsError
+
 FileKind = Literal["managed", "fleet", "scaffold"]
 KINDS: tuple[FileKind, ...] = ("managed", "fleet", "scaffold")
 
@@ -34,7 +36,7 @@ class RepoFile:
         return self.guard or self.path
 
 
-class ConflictError(ValueError):
+class ConflictError(FluxGitopsError):
     """Two stacks claim one path with different content or ownership."""
 
 

@@ -1,0 +1,193 @@
+"""Renderers: a stack's config in, the stack's files in the GitOps repository out.
+
+Pure functions, no I/O: what they need from disk (the install manifest, the repository
+template) is loaded by the caller and passed in, so `fluxboot render` and `pulumi up` produce
+the same bytes from the same inputs. Output is deterministic: keys in the order written here,
+files sorted by path, LF endings, no timestamps.
+
+Layout (../shared/seed README; ../shared/DESIGN.md, "Ownership of files"):
+  clusters/<c>/core-apps.yaml, apps.yaml      Flux Kustomizations          managed
+  clusters/<c>/notifications/*.yaml           Provider, Alert              managed
+  core-apps/sources/*.yaml                    HelmRepositories             fleet
+  core-apps/clusters/<c>/, apps/clusters/<c>/ per-cluster overlays         scaffold
+  core-apps/base/, apps/base/                 the seed's applications      scaffold (new repos)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from components import yamlio
+from components.config import (
+    KustomizationSettings,
+    NotificationAlert,
+    NotificationProvider,
+    StackConfig,
+)
+from components.repofiles import FileKind, RepoFile, RepoFiles
+from components.templates import Template
+
+FLUX_NAMESPACE = "flux-system"
+KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/v1"
+SOURCE_API = "source.toolkit.fluxcd.io/v1"
+NOTIFICATION_API = "notification.toolkit.fluxcd.io/v1beta3"
+KUSTOMIZE_CONFIG_API = "kustomize.config.k8s.io/v1beta1"
+SOURCES_DIR = "core-apps/sources"
+
+
+def _meta(name: str) -> dict[str, str]:
+    return {"name": name, "namespace": FLUX_NAMESPACE}
+
+
+def _kustomize_config(resources: list[str]) -> dict[str, Any]:
+    """A kustomization.yaml (the kustomize kind, not Flux's) listing `resources`."""
+    return {"apiVersion": KUSTOMIZE_CONFIG_API, "kind": "Kustomization", "resources": resources}
+
+
+def flux_kustomization(
+    name: str, path: str, settings: KustomizationSettings, cluster: str, depends_on: list[str]
+) -> dict[str, Any]:
+    """A Flux Kustomization of this cluster, synced from the `flux-system` GitRepository."""
+    spec: dict[str, Any] = {
+        "interval": settings.interval,
+        "retryInterval": settings.retry_interval,
+        "timeout": settings.timeout,
+    }
+    if depends_on:
+        spec["dependsOn"] = [{"name": d} for d in depends_on]
+    spec.update(
+        {
+            "sourceRef": {"kind": "GitRepository", "name": FLUX_NAMESPACE},
+            "path": path,
+            "prune": settings.prune,
+            "wait": settings.wait,
+        }
+    )
+    # cluster_name is always offered, so overlays can say ${cluster_name} without config
+    substitute = {"cluster_name": cluster, **dict(sorted(settings.substitute.items()))}
+    post_build: dict[str, Any] = {"substitute": substitute}
+    if settings.substitute_from:
+        post_build["substituteFrom"] = [
+            {"kind": s.kind, "name": s.name, **({"optional": True} if s.optional else {})}
+            for s in settings.substitute_from
+        ]
+    spec["postBuild"] = post_build
+    return {"apiVersion": KUSTOMIZE_API, "kind": "Kustomization", "metadata": _meta(name), "spec": spec}
+
+
+def helm_repository(name: str, url: str, interval: str, is_oci: bool, secret_ref: str | None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"interval": interval}
+    if is_oci:
+        spec["type"] = "oci"
+    spec["url"] = url
+    if secret_ref:
+        spec["secretRef"] = {"name": secret_ref}
+    return {"apiVersion": SOURCE_API, "kind": "HelmRepository", "metadata": _meta(name), "spec": spec}
+
+
+def notification_provider(name: str, provider: NotificationProvider) -> dict[str, Any]:
+    spec: dict[str, Any] = {"type": provider.type}
+    for key, value in (("channel", provider.channel), ("username", provider.username), ("address", provider.address)):
+        if value is not None:
+            spec[key] = value
+    # the credential itself is a Pulumi secret, written to this Secret by the cluster side
+    spec["secretRef"] = {"name": provider.secret_name}
+    return {"apiVersion": NOTIFICATION_API, "kind": "Provider", "metadata": _meta(name), "spec": spec}
+
+
+def notification_alert(name: str, alert: NotificationAlert, cluster: str) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "providerRef": {"name": alert.provider_ref},
+        "eventSeverity": alert.event_severity,
+        # Flux has no wildcard for namespaces in eventSources: one entry per namespace and kind
+        "eventSources": [
+            {"kind": src.kind, "name": src.name, "namespace": ns}
+            for ns in alert.namespaces
+            for src in alert.event_sources
+        ],
+    }
+    if alert.exclusion_list:
+        spec["exclusionList"] = list(alert.exclusion_list)
+    # every event names its cluster, so one channel can serve the whole fleet
+    spec["eventMetadata"] = {"cluster": cluster}
+    return {"apiVersion": NOTIFICATION_API, "kind": "Alert", "metadata": _meta(name), "spec": spec}
+
+
+def _managed(path: str, obj: Mapping[str, Any], kind: FileKind = "managed") -> RepoFile:
+    """One object, one file; Kubernetes objects open with `---`, kustomization.yaml does not."""
+    text = yamlio.dump(obj)
+    if obj.get("apiVersion") != KUSTOMIZE_CONFIG_API:
+        text = "---\n" + text
+    return RepoFile(path=path, content=text, kind=kind)
+
+
+def render_cluster_kustomizations(cfg: StackConfig) -> list[RepoFile]:
+    """clusters/<c>/core-apps.yaml and apps.yaml."""
+    c = cfg.cluster
+    ks = cfg.settings.kustomizations
+    return [
+        _managed(
+            f"clusters/{c}/core-apps.yaml",
+            flux_kustomization("core-apps", f"./core-apps/clusters/{c}", ks.core_apps, c, []),
+        ),
+        _managed(
+            f"clusters/{c}/apps.yaml",
+            flux_kustomization("apps", f"./apps/clusters/{c}", ks.apps, c, ["core-apps"]),
+        ),
+    ]
+
+
+def render_sources(cfg: StackConfig) -> list[RepoFile]:
+    """core-apps/sources/<name>.yaml and their kustomization.yaml: fleet files, same for every stack."""
+    files = [
+        _managed(
+            f"{SOURCES_DIR}/{s.name}.yaml",
+            helm_repository(s.name, s.url, s.interval, s.is_oci, s.secret_ref),
+            kind="fleet",
+        )
+        for s in sorted(cfg.settings.sources, key=lambda s: s.name)
+    ]
+    resources = [f.path.rsplit("/", 1)[1] for f in files]
+    files.append(_managed(f"{SOURCES_DIR}/kustomization.yaml", _kustomize_config(resources), kind="fleet"))
+    return files
+
+
+def render_notifications(cfg: StackConfig) -> list[RepoFile]:
+    """clusters/<c>/notifications/: one Provider or Alert per file, and their kustomization.yaml."""
+    c = cfg.cluster
+    n = cfg.settings.notifications
+    base = f"clusters/{c}/notifications"
+    files = [
+        _managed(f"{base}/provider-{name}.yaml", notification_provider(name, p))
+        for name, p in sorted(n.providers.items())
+    ]
+    files += [
+        _managed(f"{base}/alert-{name}.yaml", notification_alert(name, a, c)) for name, a in sorted(n.alerts.items())
+    ]
+    if not files:
+        return []
+    files.append(_managed(f"{base}/kustomization.yaml", _kustomize_config([f.path.rsplit("/", 1)[1] for f in files])))
+    return files
+
+
+def render_scaffolds(cfg: StackConfig, template: Template) -> list[RepoFile]:
+    """The repository template's files for this cluster (and the seed's bases for a new repository)."""
+    return template.render(
+        {
+            "cluster": cfg.cluster,
+            "flux_version": cfg.settings.flux.version,
+        }
+    )
+
+
+def render_repo_files(cfg: StackConfig, template: Template) -> RepoFiles:
+    """Every file this stack writes to the GitOps repository (without flux-system/)."""
+    return RepoFiles(
+        [
+            *render_cluster_kustomizations(cfg),
+            *render_notifications(cfg),
+            *render_sources(cfg),
+            *render_scaffolds(cfg, template),
+        ]
+    )

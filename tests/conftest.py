@@ -1,0 +1,55 @@
+"""Shared fixtures: the project directory, the real Flux manifests, throwaway projects, goldens."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+GOLDEN_DIR = PROJECT_DIR / "tests" / "golden"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite tests/golden/ from the current renderers (review the diff before committing)",
+    )
+
+
+def flux_manifests_dir() -> Path | None:
+    """The real Flux install manifests: $FLUX_MANIFESTS_DIR, or ../shared/flux beside the project."""
+    env = os.environ.get("FLUX_MANIFESTS_DIR")
+    candidates = [Path(env)] if env else []
+    candidates.append(PROJECT_DIR.parent / "shared" / "flux")
+    for c in candidates:
+        if (c / "v2.9.4" / "gotk-components.yaml").is_file():
+            return c
+    return None
+
+
+@pytest.fixture(scope="session")
+def manifests_dir() -> Path:
+    found = flux_manifests_dir()
+    if found is None:
+        pytest.skip("real Flux install manifests not found: set FLUX_MANIFESTS_DIR or place ../shared/flux beside the project")
+    return found
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-golden"))
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of this project's config and template in tmp_path, free to break."""
+    dest = tmp_path / "project"
+    dest.mkdir()
+    for name in ("Pulumi.yaml", "Pulumi.k8s-01.yaml", "Pulumi.k8s-02.yaml"):
+        shutil.copy(PROJECT_DIR / name, dest / name)
+    shutil.copytree(PROJECT_DIR / "repo-template", dest / "repo-template")
+    return dest

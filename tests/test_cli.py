@@ -1,0 +1,126 @@
+"""`fluxboot render`: the tree it writes, --all, --list, and bad input (exit 2, nothing written)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.cli import main
+from tests.conftest import GOLDEN_DIR, PROJECT_DIR
+
+
+def run(project: Path, manifests_dir: Path, *args: str) -> int:
+    return main(["--project", str(project), "--manifests-dir", str(manifests_dir), *args])
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_render_writes_the_golden_tree(tmp_path: Path, manifests_dir: Path) -> None:
+    out = tmp_path / "out"
+    assert run(PROJECT_DIR, manifests_dir, "render", "k8s-01", "--out", str(out)) == 0
+    assert tree(out) == tree(GOLDEN_DIR / "k8s-01")
+
+
+def test_render_all_is_the_union_of_both_stacks(tmp_path: Path, manifests_dir: Path) -> None:
+    out = tmp_path / "out"
+    assert run(PROJECT_DIR, manifests_dir, "render", "--all", "--out", str(out)) == 0
+    expected = tree(GOLDEN_DIR / "k8s-01") | tree(GOLDEN_DIR / "k8s-02")
+    assert tree(out) == expected
+    assert "clusters/k8s-02/apps.yaml" in expected and "clusters/k8s-01/apps.yaml" in expected
+
+
+def test_render_list_marks_each_path(manifests_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(PROJECT_DIR, manifests_dir, "render", "k8s-02", "--list") == 0
+    lines = capsys.readouterr().out.splitlines()
+    marks = dict(reversed(line.split()) for line in lines)
+    assert marks["clusters/k8s-02/core-apps.yaml"] == "managed"
+    assert marks["core-apps/sources/victoriametrics.yaml"] == "fleet"
+    assert marks["apps/clusters/k8s-02/kustomization.yaml"] == "scaffold"
+    assert [line.split()[1] for line in lines] == sorted(line.split()[1] for line in lines)
+
+
+def _break(project: Path, change: Any) -> None:
+    path = project / "Pulumi.k8s-01.yaml"
+    doc = yaml.safe_load(path.read_text())
+    change(doc["config"])
+    path.write_text(yaml.safe_dump(doc))
+
+
+BAD_INPUTS = {
+    "unknown key": (
+        lambda c: c["flux-gitops:git"].update({"bogus": 1}),
+        "Pulumi.k8s-01.yaml: flux-gitops:git.bogus: unknown key",
+    ),
+    "bad duration": (
+        lambda c: c["flux-gitops:kustomizations"]["apps"].update({"timeout": "5 minutes"}),
+        "Pulumi.k8s-01.yaml: flux-gitops:kustomizations.apps.timeout: '5 minutes' is not a duration",
+    ),
+    "bad cluster name": (
+        lambda c: c["flux-gitops:cluster"].update({"name": "../k8s"}),
+        "Pulumi.k8s-01.yaml: flux-gitops:cluster.name: '../k8s' is not a DNS-1123 label",
+    ),
+    "unknown provider": (
+        lambda c: c["flux-gitops:notifications"]["alerts"]["errors"].update({"providerRef": "nope"}),
+        "Pulumi.k8s-01.yaml: flux-gitops:notifications: alert 'errors' names provider 'nope'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_config_exits_2_with_one_line_and_writes_nothing(
+    case: str, project: Path, tmp_path: Path, manifests_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    change, expected = BAD_INPUTS[case]
+    _break(project, change)
+    out = tmp_path / "out"
+    assert run(project, manifests_dir, "render", "--all", "--out", str(out)) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(expected), err
+    assert not out.exists()
+
+
+def test_yaml_syntax_error_exits_2_and_writes_nothing(
+    project: Path, tmp_path: Path, manifests_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "Pulumi.k8s-02.yaml").write_text("config:\n  flux-gitops:flux:\n    version: [v2\n")
+    out = tmp_path / "out"
+    assert run(project, manifests_dir, "render", "--all", "--out", str(out)) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("Pulumi.k8s-02.yaml: YAML syntax error at line 3")
+    assert not out.exists()
+
+
+def test_missing_manifest_is_a_clear_error(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("FLUXBOOT_MANIFESTS_DIR", raising=False)
+    _break(project, lambda c: c.update({"flux-gitops:flux": {"manifestsPath": "nowhere/gotk.yaml"}}))
+    assert main(["--project", str(project), "render", "k8s-01", "--out", str(tmp_path / "out")]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "flux-gitops:flux.manifestsPath" in line and "nowhere/gotk.yaml" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_console_script_runs_without_pulumi_cli(tmp_path: Path, manifests_dir: Path) -> None:
+    """The installed `fluxboot` entry point, as a user runs it, from the project root."""
+    env = {k: v for k, v in os.environ.items() if k != "PULUMI_HOME"}
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + "/usr/bin:/bin"
+    done = subprocess.run(
+        ["fluxboot", "--manifests-dir", str(manifests_dir), "render", "k8s-01", "--list"],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "managed  clusters/k8s-01/apps.yaml" in done.stdout

@@ -1,0 +1,286 @@
+"""Config model and loaders: merging, defaults, and a precise message for each kind of bad input."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.config import RawConfig, build_stack_config
+from components.config_sources import load_stack_config, read_pulumi_config
+from components.errors import ConfigError
+from tests.conftest import PROJECT_DIR
+
+
+def edit(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    doc = yaml.safe_load(path.read_text())
+    change(doc)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def fleet(doc: dict[str, Any]) -> dict[str, Any]:
+    value: dict[str, Any] = doc["config"]["fleet"]["value"]
+    return value
+
+
+def problems(project: Path, stack: str = "k8s-01") -> list[str]:
+    with pytest.raises(ConfigError) as err:
+        load_stack_config(project, stack)
+    return [str(p) for p in err.value.problems]
+
+
+# ----------------------------------------------------------------------------- the real stacks
+
+
+def test_both_stacks_load_with_fleet_defaults_and_overrides() -> None:
+    one = load_stack_config(PROJECT_DIR, "k8s-01")
+    two = load_stack_config(PROJECT_DIR, "k8s-02")
+    assert (one.cluster, two.cluster) == ("k8s-01", "k8s-02")
+    # the fleet value of apps.timeout is 10m; k8s-01 overrides it, k8s-02 does not
+    assert one.settings.kustomizations.apps.timeout == "15m"
+    assert two.settings.kustomizations.apps.timeout == "10m"
+    # maps merge key by key: k8s-01 adds a provider and keeps the fleet's slack provider
+    assert sorted(one.settings.notifications.providers) == ["slack", "slack-errors"]
+    assert sorted(two.settings.notifications.providers) == ["slack"]
+    assert one.settings.notifications.providers["slack"].channel == "#flux"
+    assert [s.name for s in one.settings.sources] == ["prometheus-community", "victoriametrics"]
+    assert two.settings.flux.toleration_keys == ["node-role.kubernetes.io/infra"]
+    assert one.settings.flux.version == "v2.9.4"
+
+
+def test_lists_replace_rather_than_merge(project: Path) -> None:
+    edit(project / "Pulumi.k8s-01.yaml", lambda d: d["config"].update({"flux-gitops:flux": {"tolerationKeys": ["a"]}}))
+    edit(project / "Pulumi.yaml", lambda d: fleet(d)["flux"].update({"tolerationKeys": ["x", "y"]}))
+    assert load_stack_config(project, "k8s-01").settings.flux.toleration_keys == ["a"]
+    assert load_stack_config(project, "k8s-02").settings.flux.toleration_keys == ["node-role.kubernetes.io/infra"]
+
+
+def test_cluster_name_defaults_to_stack_and_may_be_set(project: Path) -> None:
+    edit(project / "Pulumi.k8s-02.yaml", lambda d: d["config"]["flux-gitops:cluster"].update({"name": "paris-1"}))
+    assert load_stack_config(project, "k8s-02").cluster == "paris-1"
+
+
+# ------------------------------------------------------------------------------------ bad input
+
+
+def test_yaml_syntax_error_names_file_and_line(project: Path) -> None:
+    (project / "Pulumi.k8s-01.yaml").write_text("config:\n  flux-gitops:git: {url: [\n")
+    (msg,) = problems(project)
+    assert msg.startswith("Pulumi.k8s-01.yaml: YAML syntax error at line ")
+
+
+def test_duplicate_yaml_key_is_an_error(project: Path) -> None:
+    (project / "Pulumi.k8s-01.yaml").write_text(
+        "config:\n  flux-gitops:cluster:\n    name: a\n    name: b\n"
+    )
+    (msg,) = problems(project)
+    assert "Pulumi.k8s-01.yaml" in msg and "duplicate key 'name'" in msg
+
+
+def test_unknown_key_names_file_and_full_key(project: Path) -> None:
+    edit(
+        project / "Pulumi.k8s-01.yaml",
+        lambda d: d["config"]["flux-gitops:kustomizations"]["apps"].update({"timeOut": "5m"}),
+    )
+    assert problems(project) == ["Pulumi.k8s-01.yaml: flux-gitops:kustomizations.apps.timeOut: unknown key"]
+
+
+def test_unknown_top_level_key(project: Path) -> None:
+    edit(project / "Pulumi.k8s-01.yaml", lambda d: d["config"].update({"flux-gitops:gti": {"url": "x"}}))
+    (msg,) = problems(project)
+    assert msg.startswith("Pulumi.k8s-01.yaml: flux-gitops:gti: unknown key (known: ")
+
+
+def test_wrong_type_names_key_and_value(project: Path) -> None:
+    edit(
+        project / "Pulumi.k8s-01.yaml",
+        lambda d: d["config"]["flux-gitops:notifications"]["providers"]["slack-errors"].update({"channel": 5}),
+    )
+    (msg,) = problems(project)
+    assert msg.startswith("Pulumi.k8s-01.yaml: flux-gitops:notifications.providers.slack-errors.channel: ")
+    assert "valid string" in msg and "5" in msg
+
+
+def test_override_of_fleet_value_is_blamed_on_the_stack_file(project: Path) -> None:
+    edit(
+        project / "Pulumi.k8s-01.yaml",
+        lambda d: d["config"]["flux-gitops:notifications"].update({"providers": {"slack": {"channel": ["#a"]}}}),
+    )
+    (msg,) = problems(project)
+    assert msg.startswith("Pulumi.k8s-01.yaml: flux-gitops:notifications.providers.slack.channel: ")
+
+
+@pytest.mark.parametrize("name", ["K8S-01", "k8s_01", "../etc", "a/b", "-k8s", "x" * 64])
+def test_bad_cluster_name(project: Path, name: str) -> None:
+    edit(project / "Pulumi.k8s-01.yaml", lambda d: d["config"]["flux-gitops:cluster"].update({"name": name}))
+    (msg,) = problems(project)
+    assert msg.startswith("Pulumi.k8s-01.yaml: flux-gitops:cluster.name: ")
+    assert "DNS-1123 label" in msg
+
+
+def test_stack_name_that_is_no_cluster_name_needs_cluster_name(project: Path) -> None:
+    (project / "Pulumi.Prod_1.yaml").write_text("config: {}\n")
+    (msg,) = problems(project, "Prod_1")
+    assert msg.startswith("Pulumi.Prod_1.yaml: flux-gitops:cluster.name: not set, and the stack name")
+
+
+def test_malformed_duration(project: Path) -> None:
+    edit(
+        project / "Pulumi.k8s-01.yaml",
+        lambda d: d["config"]["flux-gitops:kustomizations"]["apps"].update({"interval": "5 minutes"}),
+    )
+    assert problems(project) == [
+        "Pulumi.k8s-01.yaml: flux-gitops:kustomizations.apps.interval: "
+        "'5 minutes' is not a duration; write it like 30s, 5m, 1h or 1h30m"
+    ]
+
+
+def test_fleet_problem_is_blamed_on_pulumi_yaml(project: Path) -> None:
+    edit(project / "Pulumi.yaml", lambda d: fleet(d)["sources"][1].update({"interval": "1 hour"}))
+    (msg,) = problems(project)
+    assert msg.startswith("Pulumi.yaml: flux-gitops:fleet.sources[1].interval: '1 hour' is not a duration")
+
+
+def test_two_sources_of_one_name(project: Path) -> None:
+    edit(project / "Pulumi.yaml", lambda d: fleet(d)["sources"][1].update({"name": "prometheus-community"}))
+    (msg,) = problems(project)
+    assert msg == "Pulumi.yaml: flux-gitops:fleet.sources: two sources are named 'prometheus-community'"
+
+
+def test_sources_are_fleet_only(project: Path) -> None:
+    edit(project / "Pulumi.k8s-01.yaml", lambda d: d["config"].update({"flux-gitops:sources": []}))
+    (msg,) = problems(project)
+    assert msg.startswith("Pulumi.k8s-01.yaml: flux-gitops:sources: is fleet-wide")
+
+
+def test_alert_naming_unknown_provider(project: Path) -> None:
+    edit(
+        project / "Pulumi.k8s-01.yaml",
+        lambda d: d["config"]["flux-gitops:notifications"]["alerts"]["errors"].update({"providerRef": "pagerduty"}),
+    )
+    (msg,) = problems(project)
+    assert msg.startswith("Pulumi.k8s-01.yaml: flux-gitops:notifications: alert 'errors' names provider 'pagerduty'")
+    assert "providers: slack, slack-errors" in msg
+
+
+def test_secret_in_plain_text_is_refused(project: Path) -> None:
+    edit(project / "Pulumi.k8s-01.yaml", lambda d: d["config"].update({"flux-gitops:slackWebhookUrl": "https://hooks"}))
+    (msg,) = problems(project)
+    assert msg.startswith("Pulumi.k8s-01.yaml: flux-gitops:slackWebhookUrl: is a secret")
+    assert "https://hooks" not in msg
+
+
+def test_secure_values_are_accepted_and_recorded(project: Path) -> None:
+    edit(
+        project / "Pulumi.k8s-01.yaml",
+        lambda d: d["config"].update(
+            {"flux-gitops:slackErrorsWebhookUrl": {"secure": "v1:abc"}, "flux-gitops:kubeconfig": {"secure": "v1:def"}}
+        ),
+    )
+    cfg = load_stack_config(project, "k8s-01")
+    assert cfg.secrets_present == {"slackErrorsWebhookUrl", "kubeconfig"}
+
+
+def test_object_in_project_file_must_be_under_value(project: Path) -> None:
+    edit(project / "Pulumi.yaml", lambda d: d["config"].update({"fleet": fleet(d)}))
+    (msg,) = problems(project)
+    assert msg == "Pulumi.yaml: flux-gitops:fleet: an object value must be nested under `value:`"
+
+
+def test_every_problem_is_reported_not_just_the_first(project: Path) -> None:
+    def change(d: dict[str, Any]) -> None:
+        d["config"]["flux-gitops:kustomizations"]["apps"]["interval"] = "soon"
+        d["config"]["flux-gitops:kustomizations"]["coreApps"]["prune"] = "perhaps"
+        d["config"]["flux-gitops:git"]["branch"] = "a..b"
+
+    edit(project / "Pulumi.k8s-01.yaml", change)
+    found = problems(project)
+    assert len(found) == 3
+    assert {m.split(": ")[1] for m in found} == {
+        "flux-gitops:kustomizations.apps.interval",
+        "flux-gitops:kustomizations.coreApps.prune",
+        "flux-gitops:git.branch",
+    }
+
+
+def test_git_url_must_be_one_flux_accepts(project: Path) -> None:
+    edit(project / "Pulumi.k8s-01.yaml", lambda d: d["config"]["flux-gitops:git"].update({"url": "git@gitlab.com:x/y.git"}))
+    (msg,) = problems(project)
+    assert msg.startswith("Pulumi.k8s-01.yaml: flux-gitops:git: url 'git@gitlab.com:x/y.git' must start with ssh://")
+
+
+def test_cluster_name_cannot_be_substituted_by_hand(project: Path) -> None:
+    edit(
+        project / "Pulumi.k8s-01.yaml",
+        lambda d: d["config"]["flux-gitops:kustomizations"]["apps"]["substitute"].update({"cluster_name": "x"}),
+    )
+    (msg,) = problems(project)
+    assert "flux-gitops:kustomizations.apps" in msg and "cluster_name" in msg
+
+
+# -------------------------------------------------------------- same input, same model (program)
+
+
+def _engine_config(project: Path, stack: str) -> tuple[dict[str, str], list[str]]:
+    """Config as the Pulumi engine hands it to a program: project defaults, then stack keys on top
+    (per top-level key), objects as JSON text, secrets as their decrypted values."""
+    proj = yaml.safe_load((project / "Pulumi.yaml").read_text())["config"]
+    stack_cfg = yaml.safe_load((project / f"Pulumi.{stack}.yaml").read_text())["config"]
+    out: dict[str, str] = {}
+    secret: list[str] = []
+    for key, entry in proj.items():
+        full = key if ":" in key else f"flux-gitops:{key}"
+        value = entry["value"] if isinstance(entry, dict) and "value" in entry else entry
+        out[full] = json.dumps(value) if not isinstance(value, str) else value
+    for full, value in stack_cfg.items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            out[full] = "decrypted-secret-value"
+            secret.append(full)
+        else:
+            out[full] = json.dumps(value) if not isinstance(value, str) else value
+    return out, secret
+
+
+@pytest.mark.parametrize("stack", ["k8s-01", "k8s-02"])
+def test_program_and_cli_build_the_same_model(project: Path, stack: str) -> None:
+    from pulumi.runtime import config as runtime_config
+
+    edit(project / f"Pulumi.{stack}.yaml", lambda d: d["config"].update({"flux-gitops:kubeconfig": {"secure": "v1:x"}}))
+    values, secret = _engine_config(project, stack)
+    runtime_config.set_all_config(values, secret)
+    try:
+        raw = read_pulumi_config(project, stack)
+        from_program = build_stack_config(raw)
+    finally:
+        runtime_config.set_all_config({}, [])
+    from_files = load_stack_config(project, stack)
+    assert from_program == from_files
+    assert "decrypted-secret-value" not in repr(raw) + repr(from_program)
+
+
+def test_program_reports_the_same_problem_as_the_cli(project: Path) -> None:
+    from pulumi.runtime import config as runtime_config
+
+    edit(
+        project / "Pulumi.k8s-01.yaml",
+        lambda d: d["config"]["flux-gitops:kustomizations"]["apps"].update({"interval": "5 minutes"}),
+    )
+    values, secret = _engine_config(project, "k8s-01")
+    runtime_config.set_all_config(values, secret)
+    try:
+        with pytest.raises(ConfigError) as from_program:
+            build_stack_config(read_pulumi_config(project, "k8s-01"))
+    finally:
+        runtime_config.set_all_config({}, [])
+    assert [str(p) for p in from_program.value.problems] == problems(project)
+
+
+def test_raw_config_without_git_url_is_required() -> None:
+    raw = RawConfig(stack="k8s-09", project={"fleet": {}}, stack_values={}, secret=frozenset())
+    with pytest.raises(ConfigError) as err:
+        build_stack_config(raw)
+    assert [str(p) for p in err.value.problems] == ["Pulumi.yaml: flux-gitops:fleet.git: required, not set"]
