@@ -79,11 +79,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    render = sub.add_parser("render", help="write a stack's files as they would stand in the repository")
+    render = sub.add_parser(
+        "render", help="write a stack's files as they would stand in the repository"
+    )
     render.add_argument("stack", nargs="?", help="stack name (Pulumi.<stack>.yaml)")
-    render.add_argument("--all", action="store_true", help="every Pulumi.*.yaml stack into one tree")
+    render.add_argument(
+        "--all", action="store_true", help="every Pulumi.*.yaml stack into one tree"
+    )
     render.add_argument("--out", type=Path, help="directory to write into")
-    render.add_argument("--list", action="store_true", help="print the paths with their kind instead")
+    render.add_argument(
+        "--list", action="store_true", help="print the paths with their kind instead"
+    )
     render.set_defaults(func=cmd_render)
     return parser
 

@@ -34,7 +34,9 @@ _DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$")
 # RFC 1123 label: what Kubernetes accepts as a namespace or a label-like name.
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # RFC 1123 subdomain: what Kubernetes accepts as metadata.name of most objects.
-_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DNS1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
 # postBuild.substitute keys, as kustomize-controller requires them.
 _VAR_NAME = re.compile(r"^[_a-zA-Z][_a-zA-Z0-9]*$")
 _FLUX_VERSION = re.compile(r"^v[0-9]+\.[0-9]+\.[0-9]+$")
@@ -109,7 +111,9 @@ class GitAuthor(_Model):
     """Identity of the commits the program makes."""
 
     name: str = Field("flux-gitops", description="Commit author and committer name.")
-    email: str = Field("flux-gitops@noreply.invalid", description="Commit author and committer e-mail.")
+    email: str = Field(
+        "flux-gitops@noreply.invalid", description="Commit author and committer e-mail."
+    )
 
 
 class GitSettings(_Model):
@@ -162,15 +166,15 @@ class GitSettings(_Model):
 
 # ------------------------------------------------------------------------------------------ flux
 
-DEFAULT_COMPONENTS = (
+Component = Literal[
+    "source-controller", "kustomize-controller", "helm-controller", "notification-controller"
+]
+DEFAULT_COMPONENTS: tuple[Component, ...] = (
     "source-controller",
     "kustomize-controller",
     "helm-controller",
     "notification-controller",
 )
-Component = Literal[
-    "source-controller", "kustomize-controller", "helm-controller", "notification-controller"
-]
 ExtraComponent = Literal["image-reflector-controller", "image-automation-controller"]
 
 
@@ -214,25 +218,28 @@ class FluxSettings(_Model):
     components_extra: list[ExtraComponent] = Field(
         default_factory=list, description="Extra controllers (image automation)."
     )
-    registry: str = Field("ghcr.io/fluxcd", description="Registry every controller image is pulled from.")
+    registry: str = Field(
+        "ghcr.io/fluxcd", description="Registry every controller image is pulled from."
+    )
     image_pull_secret: str | None = Field(
-        None, description="Name of an image pull Secret in the Flux namespace for a private registry."
+        None,
+        description="Name of an image pull Secret in the Flux namespace for a private registry.",
     )
     toleration_keys: list[str] = Field(
         default_factory=list, description="Taint keys the controllers tolerate."
     )
     network_policy: bool = Field(True, description="Install Flux's NetworkPolicies.")
     cluster_domain: str = Field("cluster.local", description="The cluster's DNS domain.")
-    log_level: Literal["debug", "info", "error"] = Field("info", description="Controller log level.")
+    log_level: Literal["debug", "info", "error"] = Field(
+        "info", description="Controller log level."
+    )
     watch_all_namespaces: bool = Field(
         True, description="Controllers watch every namespace, not only the Flux namespace."
     )
     keep_namespace: bool = Field(
         False, description="On `pulumi destroy`, keep the flux-system namespace."
     )
-    sync_interval: Duration = Field(
-        "10m", description="Interval of the flux-system Kustomization."
-    )
+    sync_interval: Duration = Field("10m", description="Interval of the flux-system Kustomization.")
     patches: list[Patch] = Field(
         default_factory=list,
         description="Patches of the install, written to clusters/<c>/flux-system/kustomization.yaml.",
@@ -244,7 +251,10 @@ class FluxSettings(_Model):
             raise ValueError(f"version {self.version!r} is not a Flux release like v2.9.4")
         if self.manifests_sha256 is not None and not _SHA256.match(self.manifests_sha256):
             raise ValueError("manifestsSha256 must be 64 lower-case hexadecimal digits")
-        for what, items in (("components", self.components), ("componentsExtra", self.components_extra)):
+        for what, items in (
+            ("components", self.components),
+            ("componentsExtra", self.components_extra),
+        ):
             if len(set(items)) != len(items):
                 raise ValueError(f"{what} lists a controller twice")
         if "source-controller" not in self.components:
@@ -327,7 +337,9 @@ class HelmSource(_Model):
 
 def _default_sources() -> list[HelmSource]:
     return [
-        HelmSource(name="prometheus-community", url="https://prometheus-community.github.io/helm-charts"),
+        HelmSource(
+            name="prometheus-community", url="https://prometheus-community.github.io/helm-charts"
+        ),
         HelmSource(name="victoriametrics", url="https://victoriametrics.github.io/helm-charts/"),
     ]
 
@@ -390,7 +402,9 @@ class NotificationProvider(_Model):
         if self.secret_config_key in _MODEL_KEYS:
             raise ValueError(f"secretConfigKey {self.secret_config_key!r} is a settings key")
         if self.secret_field == "token" and self.address is None and self.type == "slack":
-            raise ValueError("a Slack bot token needs address: https://slack.com/api/chat.postMessage")
+            raise ValueError(
+                "a Slack bot token needs address: https://slack.com/api/chat.postMessage"
+            )
         return self
 
 
@@ -428,7 +442,9 @@ class NotificationAlert(_Model):
             try:
                 re.compile(pattern)
             except re.error as err:
-                raise ValueError(f"exclusionList entry {pattern!r} is not a regular expression: {err}") from err
+                raise ValueError(
+                    f"exclusionList entry {pattern!r} is not a regular expression: {err}"
+                ) from err
         if not self.event_sources:
             raise ValueError("eventSources must not be empty")
         if not self.namespaces:
@@ -442,13 +458,19 @@ class Notifications(_Model):
     providers: dict[DnsLabel, NotificationProvider] = Field(
         default_factory=lambda: {
             "slack": NotificationProvider.model_validate(
-                {"channel": "#flux", "secretName": "slack-webhook", "secretConfigKey": "slackWebhookUrl"}
+                {
+                    "channel": "#flux",
+                    "secretName": "slack-webhook",
+                    "secretConfigKey": "slackWebhookUrl",
+                }
             )
         },
         description="Providers by name.",
     )
     alerts: dict[DnsLabel, NotificationAlert] = Field(
-        default_factory=lambda: {"flux": NotificationAlert.model_validate({"providerRef": "slack"})},
+        default_factory=lambda: {
+            "flux": NotificationAlert.model_validate({"providerRef": "slack"})
+        },
         description="Alerts by name.",
     )
 
@@ -470,7 +492,9 @@ class Notifications(_Model):
 class Settings(_Model):
     """Everything a stack is configured with: the fleet value merged with the stack's overrides."""
 
-    cluster: ClusterSettings = Field(default_factory=ClusterSettings, description="Per-cluster identity.")
+    cluster: ClusterSettings = Field(
+        default_factory=ClusterSettings, description="Per-cluster identity."
+    )
     git: GitSettings = Field(description="The GitOps repository.")
     flux: FluxSettings = Field(default_factory=FluxSettings, description="The Flux installation.")
     kustomizations: Kustomizations = Field(
@@ -570,12 +594,13 @@ def _format_path(parts: Iterable[str | int]) -> str:
 
 def _has_path(value: Any, parts: tuple[str | int, ...]) -> bool:
     for part in parts:
-        if isinstance(part, int) and isinstance(value, list) and part < len(value):
+        if isinstance(value, list) and isinstance(part, int) and part < len(value):
             value = value[part]
-        elif isinstance(part, str) and isinstance(value, Mapping) and part in value:
+            continue
+        if isinstance(value, Mapping) and isinstance(part, str) and part in value:
             value = value[part]
-        else:
-            return False
+            continue
+        return False
     return True
 
 
@@ -610,12 +635,20 @@ def build_stack_config(raw: RawConfig) -> StackConfig:
         if name == FLEET_KEY or name in SECRET_KEYS:
             continue
         problems.append(
-            Problem(raw.project_file, key(name), f"unknown key; fleet settings go under {key(FLEET_KEY)}")
+            Problem(
+                raw.project_file,
+                key(name),
+                f"unknown key; fleet settings go under {key(FLEET_KEY)}",
+            )
         )
     for name in fleet:
         if name in STACK_ONLY:
             problems.append(
-                Problem(raw.project_file, key(f"{FLEET_KEY}.{name}"), "is per cluster: set it in the stack file")
+                Problem(
+                    raw.project_file,
+                    key(f"{FLEET_KEY}.{name}"),
+                    "is per cluster: set it in the stack file",
+                )
             )
 
     provider_secret_keys: set[str] = set()
@@ -634,7 +667,11 @@ def build_stack_config(raw: RawConfig) -> StackConfig:
             )
         elif name in _MODEL_KEYS:
             if name in raw.secret:
-                problems.append(Problem(stack_file, key(name), "is a setting, not a secret: set it without --secret"))
+                problems.append(
+                    Problem(
+                        stack_file, key(name), "is a setting, not a secret: set it without --secret"
+                    )
+                )
             overlay[name] = value
         # anything else is a secret key or unknown; decided once providers are known
 
@@ -649,9 +686,9 @@ def build_stack_config(raw: RawConfig) -> StackConfig:
             loc = tuple(err["loc"])
             path = _format_path(loc)
             top = loc[0] if loc else ""
-            if top in overlay and _has_path(overlay, loc):
-                file, full = stack_file, key(path)
-            elif top in overlay and err["type"] == "missing" and _has_path(overlay, loc[:-1]):
+            if (top in overlay and _has_path(overlay, loc)) or (
+                top in overlay and err["type"] == "missing" and _has_path(overlay, loc[:-1])
+            ):
                 file, full = stack_file, key(path)
             elif _has_path(fleet, loc) or (err["type"] == "missing" and _has_path(fleet, loc[:-1])):
                 file, full = raw.project_file, key(f"{FLEET_KEY}.{path}" if path else FLEET_KEY)
@@ -660,7 +697,9 @@ def build_stack_config(raw: RawConfig) -> StackConfig:
             problems.append(Problem(file, full, _message(err)))
 
     if settings is not None:
-        provider_secret_keys = {p.secret_config_key for p in settings.notifications.providers.values()}
+        provider_secret_keys = {
+            p.secret_config_key for p in settings.notifications.providers.values()
+        }
     allowed_secrets = SECRET_KEYS | provider_secret_keys
     for name in raw.stack_values:
         if name in _MODEL_KEYS or name == FLEET_KEY or name in FLEET_ONLY:

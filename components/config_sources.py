@@ -83,7 +83,11 @@ def read_project_file(project_dir: Path) -> tuple[dict[str, Any], frozenset[str]
                 values[name] = entry["default"]
         elif isinstance(entry, Mapping):
             problems.append(
-                Problem(PROJECT_FILE, f"{PROJECT}:{name}", "an object value must be nested under `value:`")
+                Problem(
+                    PROJECT_FILE,
+                    f"{PROJECT}:{name}",
+                    "an object value must be nested under `value:`",
+                )
             )
         else:
             values[name] = entry
@@ -160,7 +164,9 @@ def read_pulumi_config(project_dir: Path, stack: str) -> RawConfig:
             values[name] = "[secret]"
             continue
         values[name] = _decode(text)
-    stack_values = {k: v for k, v in values.items() if not (k in project_values and v == project_values[k])}
+    stack_values = {
+        k: v for k, v in values.items() if not (k in project_values and v == project_values[k])
+    }
     return RawConfig(
         stack=stack,
         project=project_values,

@@ -89,7 +89,9 @@ def _rows(model: type[BaseModel], prefix: str) -> list[str]:
         else:
             path_children = path
         description = (info.description or "").replace("|", "\\|")
-        rows.append(f"| `{path}` | {_type_name(info.annotation)} | {_default(info)} | {description} |")
+        rows.append(
+            f"| `{path}` | {_type_name(info.annotation)} | {_default(info)} | {description} |"
+        )
         child = _model_of(info.annotation)
         if child is not None:
             rows.extend(_rows(child, path_children))

@@ -46,7 +46,7 @@ class InstallManifest:
 def _parse(text: str, origin: str) -> list[dict[str, Any]]:
     try:
         docs = yamlio.load_all(text)
-    except Exception as err:  # noqa: BLE001 - any parse failure is a bad manifest
+    except Exception as err:
         raise ManifestError(f"{origin}: not a YAML install manifest: {err}") from None
     if not all(isinstance(d, dict) and "kind" in d for d in docs):
         raise ManifestError(f"{origin}: not a Kubernetes install manifest")
@@ -58,7 +58,9 @@ def cache_dir() -> Path:
     return Path(base) / "flux-gitops" / "flux"
 
 
-def _candidates(flux: FluxSettings, project_dir: Path, mirror_dir: Path | None) -> list[tuple[Path, str]]:
+def _candidates(
+    flux: FluxSettings, project_dir: Path, mirror_dir: Path | None
+) -> list[tuple[Path, str]]:
     found: list[tuple[Path, str]] = []
     if flux.manifests_path:
         found.append((project_dir / flux.manifests_path, "flux-gitops:flux.manifestsPath"))
@@ -89,5 +91,6 @@ def load_install_manifest(
             )
         return manifest
     raise ManifestError(
-        f"the install manifest of Flux {flux.version} is not available; looked in: " + "; ".join(tried)
+        f"the install manifest of Flux {flux.version} is not available; looked in: "
+        + "; ".join(tried)
     )

@@ -48,7 +48,7 @@ def validate_files(files: RepoFiles, schemas: CrdSchemas, flux_version: str) -> 
             continue
         try:
             docs = yamlio.load_all(f.content)
-        except Exception as err:  # noqa: BLE001 - a template file that is not YAML
+        except Exception as err:
             problems.append(f"{path}: not valid YAML: {err}")
             continue
         for doc in docs:
@@ -73,7 +73,9 @@ def render_stack(project_dir: Path, stack: str, mirror_dir: Path | None = None) 
     return render_config(load_stack_config(project_dir, stack), project_dir, mirror_dir)
 
 
-def objects_of(files: RepoFiles, kinds: tuple[str, ...] = ("managed", "fleet")) -> list[dict[str, Any]]:
+def objects_of(
+    files: RepoFiles, kinds: tuple[str, ...] = ("managed", "fleet")
+) -> list[dict[str, Any]]:
     """The Kubernetes objects in files of the given kinds (for tests and the cluster side)."""
     out: list[dict[str, Any]] = []
     for f in files.values():

@@ -73,27 +73,48 @@ def flux_kustomization(
             for s in settings.substitute_from
         ]
     spec["postBuild"] = post_build
-    return {"apiVersion": KUSTOMIZE_API, "kind": "Kustomization", "metadata": _meta(name), "spec": spec}
+    return {
+        "apiVersion": KUSTOMIZE_API,
+        "kind": "Kustomization",
+        "metadata": _meta(name),
+        "spec": spec,
+    }
 
 
-def helm_repository(name: str, url: str, interval: str, is_oci: bool, secret_ref: str | None) -> dict[str, Any]:
+def helm_repository(
+    name: str, url: str, interval: str, is_oci: bool, secret_ref: str | None
+) -> dict[str, Any]:
     spec: dict[str, Any] = {"interval": interval}
     if is_oci:
         spec["type"] = "oci"
     spec["url"] = url
     if secret_ref:
         spec["secretRef"] = {"name": secret_ref}
-    return {"apiVersion": SOURCE_API, "kind": "HelmRepository", "metadata": _meta(name), "spec": spec}
+    return {
+        "apiVersion": SOURCE_API,
+        "kind": "HelmRepository",
+        "metadata": _meta(name),
+        "spec": spec,
+    }
 
 
 def notification_provider(name: str, provider: NotificationProvider) -> dict[str, Any]:
     spec: dict[str, Any] = {"type": provider.type}
-    for key, value in (("channel", provider.channel), ("username", provider.username), ("address", provider.address)):
+    for key, value in (
+        ("channel", provider.channel),
+        ("username", provider.username),
+        ("address", provider.address),
+    ):
         if value is not None:
             spec[key] = value
     # the credential itself is a Pulumi secret, written to this Secret by the cluster side
     spec["secretRef"] = {"name": provider.secret_name}
-    return {"apiVersion": NOTIFICATION_API, "kind": "Provider", "metadata": _meta(name), "spec": spec}
+    return {
+        "apiVersion": NOTIFICATION_API,
+        "kind": "Provider",
+        "metadata": _meta(name),
+        "spec": spec,
+    }
 
 
 def notification_alert(name: str, alert: NotificationAlert, cluster: str) -> dict[str, Any]:
@@ -149,7 +170,9 @@ def render_sources(cfg: StackConfig) -> list[RepoFile]:
         for s in sorted(cfg.settings.sources, key=lambda s: s.name)
     ]
     resources = [f.path.rsplit("/", 1)[1] for f in files]
-    files.append(_managed(f"{SOURCES_DIR}/kustomization.yaml", _kustomize_config(resources), kind="fleet"))
+    files.append(
+        _managed(f"{SOURCES_DIR}/kustomization.yaml", _kustomize_config(resources), kind="fleet")
+    )
     return files
 
 
@@ -163,11 +186,17 @@ def render_notifications(cfg: StackConfig) -> list[RepoFile]:
         for name, p in sorted(n.providers.items())
     ]
     files += [
-        _managed(f"{base}/alert-{name}.yaml", notification_alert(name, a, c)) for name, a in sorted(n.alerts.items())
+        _managed(f"{base}/alert-{name}.yaml", notification_alert(name, a, c))
+        for name, a in sorted(n.alerts.items())
     ]
     if not files:
         return []
-    files.append(_managed(f"{base}/kustomization.yaml", _kustomize_config([f.path.rsplit("/", 1)[1] for f in files])))
+    files.append(
+        _managed(
+            f"{base}/kustomization.yaml",
+            _kustomize_config([f.path.rsplit("/", 1)[1] for f in files]),
+        )
+    )
     return files
 
 

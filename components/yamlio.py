@@ -11,14 +11,17 @@ from typing import Any
 
 import yaml
 
+
 class _Loader(yaml.SafeLoader):
     """SafeLoader that refuses a mapping with the same key twice."""
 
 
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+def _construct_mapping(
+    loader: _Loader, node: yaml.MappingNode, deep: bool = False
+) -> dict[Any, Any]:
     seen: dict[Any, yaml.Node] = {}
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 "while constructing a mapping",
@@ -30,17 +33,17 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = Fal
     return loader.construct_mapping(node, deep=deep)
 
 
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)  # type: ignore[arg-type]
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def load(text: str) -> Any:
     """Parse one YAML document; duplicate keys are an error."""
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    return yaml.load(text, Loader=_Loader)
 
 
 def load_all(text: str) -> list[Any]:
     """Parse every non-empty document of a multi-document stream."""
-    return [doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None]  # noqa: S506
+    return [doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None]
 
 
 class _Dumper(yaml.SafeDumper):
@@ -67,7 +70,14 @@ _Dumper.add_representer(str, _str_presenter)
 
 def dump(obj: Any) -> str:
     """One document, deterministic, keys in insertion order."""
-    return yaml.dump(obj, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=4096, allow_unicode=True)
+    return yaml.dump(
+        obj,
+        Dumper=_Dumper,
+        sort_keys=False,
+        default_flow_style=False,
+        width=4096,
+        allow_unicode=True,
+    )
 
 
 def dump_all(objs: list[Any]) -> str:

@@ -35,7 +35,9 @@ def flux_manifests_dir() -> Path | None:
 def manifests_dir() -> Path:
     found = flux_manifests_dir()
     if found is None:
-        pytest.skip("real Flux install manifests not found: set FLUX_MANIFESTS_DIR or place ../shared/flux beside the project")
+        pytest.skip(
+            "real Flux install manifests not found: set FLUX_MANIFESTS_DIR or place ../shared/flux beside the project"
+        )
     return found
 
 

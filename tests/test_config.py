@@ -53,14 +53,22 @@ def test_both_stacks_load_with_fleet_defaults_and_overrides() -> None:
 
 
 def test_lists_replace_rather_than_merge(project: Path) -> None:
-    edit(project / "Pulumi.k8s-01.yaml", lambda d: d["config"].update({"flux-gitops:flux": {"tolerationKeys": ["a"]}}))
+    edit(
+        project / "Pulumi.k8s-01.yaml",
+        lambda d: d["config"].update({"flux-gitops:flux": {"tolerationKeys": ["a"]}}),
+    )
     edit(project / "Pulumi.yaml", lambda d: fleet(d)["flux"].update({"tolerationKeys": ["x", "y"]}))
     assert load_stack_config(project, "k8s-01").settings.flux.toleration_keys == ["a"]
-    assert load_stack_config(project, "k8s-02").settings.flux.toleration_keys == ["node-role.kubernetes.io/infra"]
+    assert load_stack_config(project, "k8s-02").settings.flux.toleration_keys == [
+        "node-role.kubernetes.io/infra"
+    ]
 
 
 def test_cluster_name_defaults_to_stack_and_may_be_set(project: Path) -> None:
-    edit(project / "Pulumi.k8s-02.yaml", lambda d: d["config"]["flux-gitops:cluster"].update({"name": "paris-1"}))
+    edit(
+        project / "Pulumi.k8s-02.yaml",
+        lambda d: d["config"]["flux-gitops:cluster"].update({"name": "paris-1"}),
+    )
     assert load_stack_config(project, "k8s-02").cluster == "paris-1"
 
 
@@ -86,11 +94,16 @@ def test_unknown_key_names_file_and_full_key(project: Path) -> None:
         project / "Pulumi.k8s-01.yaml",
         lambda d: d["config"]["flux-gitops:kustomizations"]["apps"].update({"timeOut": "5m"}),
     )
-    assert problems(project) == ["Pulumi.k8s-01.yaml: flux-gitops:kustomizations.apps.timeOut: unknown key"]
+    assert problems(project) == [
+        "Pulumi.k8s-01.yaml: flux-gitops:kustomizations.apps.timeOut: unknown key"
+    ]
 
 
 def test_unknown_top_level_key(project: Path) -> None:
-    edit(project / "Pulumi.k8s-01.yaml", lambda d: d["config"].update({"flux-gitops:gti": {"url": "x"}}))
+    edit(
+        project / "Pulumi.k8s-01.yaml",
+        lambda d: d["config"].update({"flux-gitops:gti": {"url": "x"}}),
+    )
     (msg,) = problems(project)
     assert msg.startswith("Pulumi.k8s-01.yaml: flux-gitops:gti: unknown key (known: ")
 
@@ -98,17 +111,23 @@ def test_unknown_top_level_key(project: Path) -> None:
 def test_wrong_type_names_key_and_value(project: Path) -> None:
     edit(
         project / "Pulumi.k8s-01.yaml",
-        lambda d: d["config"]["flux-gitops:notifications"]["providers"]["slack-errors"].update({"channel": 5}),
+        lambda d: d["config"]["flux-gitops:notifications"]["providers"]["slack-errors"].update(
+            {"channel": 5}
+        ),
     )
     (msg,) = problems(project)
-    assert msg.startswith("Pulumi.k8s-01.yaml: flux-gitops:notifications.providers.slack-errors.channel: ")
+    assert msg.startswith(
+        "Pulumi.k8s-01.yaml: flux-gitops:notifications.providers.slack-errors.channel: "
+    )
     assert "valid string" in msg and "5" in msg
 
 
 def test_override_of_fleet_value_is_blamed_on_the_stack_file(project: Path) -> None:
     edit(
         project / "Pulumi.k8s-01.yaml",
-        lambda d: d["config"]["flux-gitops:notifications"].update({"providers": {"slack": {"channel": ["#a"]}}}),
+        lambda d: d["config"]["flux-gitops:notifications"].update(
+            {"providers": {"slack": {"channel": ["#a"]}}}
+        ),
     )
     (msg,) = problems(project)
     assert msg.startswith("Pulumi.k8s-01.yaml: flux-gitops:notifications.providers.slack.channel: ")
@@ -116,7 +135,10 @@ def test_override_of_fleet_value_is_blamed_on_the_stack_file(project: Path) -> N
 
 @pytest.mark.parametrize("name", ["K8S-01", "k8s_01", "../etc", "a/b", "-k8s", "x" * 64])
 def test_bad_cluster_name(project: Path, name: str) -> None:
-    edit(project / "Pulumi.k8s-01.yaml", lambda d: d["config"]["flux-gitops:cluster"].update({"name": name}))
+    edit(
+        project / "Pulumi.k8s-01.yaml",
+        lambda d: d["config"]["flux-gitops:cluster"].update({"name": name}),
+    )
     (msg,) = problems(project)
     assert msg.startswith("Pulumi.k8s-01.yaml: flux-gitops:cluster.name: ")
     assert "DNS-1123 label" in msg
@@ -125,13 +147,17 @@ def test_bad_cluster_name(project: Path, name: str) -> None:
 def test_stack_name_that_is_no_cluster_name_needs_cluster_name(project: Path) -> None:
     (project / "Pulumi.Prod_1.yaml").write_text("config: {}\n")
     (msg,) = problems(project, "Prod_1")
-    assert msg.startswith("Pulumi.Prod_1.yaml: flux-gitops:cluster.name: not set, and the stack name")
+    assert msg.startswith(
+        "Pulumi.Prod_1.yaml: flux-gitops:cluster.name: not set, and the stack name"
+    )
 
 
 def test_malformed_duration(project: Path) -> None:
     edit(
         project / "Pulumi.k8s-01.yaml",
-        lambda d: d["config"]["flux-gitops:kustomizations"]["apps"].update({"interval": "5 minutes"}),
+        lambda d: d["config"]["flux-gitops:kustomizations"]["apps"].update(
+            {"interval": "5 minutes"}
+        ),
     )
     assert problems(project) == [
         "Pulumi.k8s-01.yaml: flux-gitops:kustomizations.apps.interval: "
@@ -142,13 +168,21 @@ def test_malformed_duration(project: Path) -> None:
 def test_fleet_problem_is_blamed_on_pulumi_yaml(project: Path) -> None:
     edit(project / "Pulumi.yaml", lambda d: fleet(d)["sources"][1].update({"interval": "1 hour"}))
     (msg,) = problems(project)
-    assert msg.startswith("Pulumi.yaml: flux-gitops:fleet.sources[1].interval: '1 hour' is not a duration")
+    assert msg.startswith(
+        "Pulumi.yaml: flux-gitops:fleet.sources[1].interval: '1 hour' is not a duration"
+    )
 
 
 def test_two_sources_of_one_name(project: Path) -> None:
-    edit(project / "Pulumi.yaml", lambda d: fleet(d)["sources"][1].update({"name": "prometheus-community"}))
+    edit(
+        project / "Pulumi.yaml",
+        lambda d: fleet(d)["sources"][1].update({"name": "prometheus-community"}),
+    )
     (msg,) = problems(project)
-    assert msg == "Pulumi.yaml: flux-gitops:fleet.sources: two sources are named 'prometheus-community'"
+    assert (
+        msg
+        == "Pulumi.yaml: flux-gitops:fleet.sources: two sources are named 'prometheus-community'"
+    )
 
 
 def test_sources_are_fleet_only(project: Path) -> None:
@@ -160,15 +194,22 @@ def test_sources_are_fleet_only(project: Path) -> None:
 def test_alert_naming_unknown_provider(project: Path) -> None:
     edit(
         project / "Pulumi.k8s-01.yaml",
-        lambda d: d["config"]["flux-gitops:notifications"]["alerts"]["errors"].update({"providerRef": "pagerduty"}),
+        lambda d: d["config"]["flux-gitops:notifications"]["alerts"]["errors"].update(
+            {"providerRef": "pagerduty"}
+        ),
     )
     (msg,) = problems(project)
-    assert msg.startswith("Pulumi.k8s-01.yaml: flux-gitops:notifications: alert 'errors' names provider 'pagerduty'")
+    assert msg.startswith(
+        "Pulumi.k8s-01.yaml: flux-gitops:notifications: alert 'errors' names provider 'pagerduty'"
+    )
     assert "providers: slack, slack-errors" in msg
 
 
 def test_secret_in_plain_text_is_refused(project: Path) -> None:
-    edit(project / "Pulumi.k8s-01.yaml", lambda d: d["config"].update({"flux-gitops:slackWebhookUrl": "https://hooks"}))
+    edit(
+        project / "Pulumi.k8s-01.yaml",
+        lambda d: d["config"].update({"flux-gitops:slackWebhookUrl": "https://hooks"}),
+    )
     (msg,) = problems(project)
     assert msg.startswith("Pulumi.k8s-01.yaml: flux-gitops:slackWebhookUrl: is a secret")
     assert "https://hooks" not in msg
@@ -178,7 +219,10 @@ def test_secure_values_are_accepted_and_recorded(project: Path) -> None:
     edit(
         project / "Pulumi.k8s-01.yaml",
         lambda d: d["config"].update(
-            {"flux-gitops:slackErrorsWebhookUrl": {"secure": "v1:abc"}, "flux-gitops:kubeconfig": {"secure": "v1:def"}}
+            {
+                "flux-gitops:slackErrorsWebhookUrl": {"secure": "v1:abc"},
+                "flux-gitops:kubeconfig": {"secure": "v1:def"},
+            }
         ),
     )
     cfg = load_stack_config(project, "k8s-01")
@@ -208,15 +252,22 @@ def test_every_problem_is_reported_not_just_the_first(project: Path) -> None:
 
 
 def test_git_url_must_be_one_flux_accepts(project: Path) -> None:
-    edit(project / "Pulumi.k8s-01.yaml", lambda d: d["config"]["flux-gitops:git"].update({"url": "git@gitlab.com:x/y.git"}))
+    edit(
+        project / "Pulumi.k8s-01.yaml",
+        lambda d: d["config"]["flux-gitops:git"].update({"url": "git@gitlab.com:x/y.git"}),
+    )
     (msg,) = problems(project)
-    assert msg.startswith("Pulumi.k8s-01.yaml: flux-gitops:git: url 'git@gitlab.com:x/y.git' must start with ssh://")
+    assert msg.startswith(
+        "Pulumi.k8s-01.yaml: flux-gitops:git: url 'git@gitlab.com:x/y.git' must start with ssh://"
+    )
 
 
 def test_cluster_name_cannot_be_substituted_by_hand(project: Path) -> None:
     edit(
         project / "Pulumi.k8s-01.yaml",
-        lambda d: d["config"]["flux-gitops:kustomizations"]["apps"]["substitute"].update({"cluster_name": "x"}),
+        lambda d: d["config"]["flux-gitops:kustomizations"]["apps"]["substitute"].update(
+            {"cluster_name": "x"}
+        ),
     )
     (msg,) = problems(project)
     assert "flux-gitops:kustomizations.apps" in msg and "cluster_name" in msg
@@ -249,7 +300,10 @@ def _engine_config(project: Path, stack: str) -> tuple[dict[str, str], list[str]
 def test_program_and_cli_build_the_same_model(project: Path, stack: str) -> None:
     from pulumi.runtime import config as runtime_config
 
-    edit(project / f"Pulumi.{stack}.yaml", lambda d: d["config"].update({"flux-gitops:kubeconfig": {"secure": "v1:x"}}))
+    edit(
+        project / f"Pulumi.{stack}.yaml",
+        lambda d: d["config"].update({"flux-gitops:kubeconfig": {"secure": "v1:x"}}),
+    )
     values, secret = _engine_config(project, stack)
     runtime_config.set_all_config(values, secret)
     try:
@@ -267,7 +321,9 @@ def test_program_reports_the_same_problem_as_the_cli(project: Path) -> None:
 
     edit(
         project / "Pulumi.k8s-01.yaml",
-        lambda d: d["config"]["flux-gitops:kustomizations"]["apps"].update({"interval": "5 minutes"}),
+        lambda d: d["config"]["flux-gitops:kustomizations"]["apps"].update(
+            {"interval": "5 minutes"}
+        ),
     )
     values, secret = _engine_config(project, "k8s-01")
     runtime_config.set_all_config(values, secret)
@@ -283,4 +339,6 @@ def test_raw_config_without_git_url_is_required() -> None:
     raw = RawConfig(stack="k8s-09", project={"fleet": {}}, stack_values={}, secret=frozenset())
     with pytest.raises(ConfigError) as err:
         build_stack_config(raw)
-    assert [str(p) for p in err.value.problems] == ["Pulumi.yaml: flux-gitops:fleet.git: required, not set"]
+    assert [str(p) for p in err.value.problems] == [
+        "Pulumi.yaml: flux-gitops:fleet.git: required, not set"
+    ]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from components.config import Settings
 from pydantic import BaseModel
 
+from components.config import Settings
 from components.docs import END, START, _model_of, config_reference
 from tests.conftest import PROJECT_DIR
 
@@ -12,7 +12,9 @@ from tests.conftest import PROJECT_DIR
 def test_readme_config_reference_is_current() -> None:
     text = (PROJECT_DIR / "README.md").read_text()
     block = text[text.index(START) : text.index(END) + len(END)]
-    assert block == config_reference(), "README config reference is stale: run python -m components.docs"
+    assert block == config_reference(), (
+        "README config reference is stale: run python -m components.docs"
+    )
 
 
 def test_every_field_is_described_and_listed() -> None:
@@ -30,5 +32,9 @@ def test_every_field_is_described_and_listed() -> None:
 
     walk(Settings)
     assert len(seen) >= 12  # every nested model was reached
-    for key in ("`git.pushMode`", "`notifications.alerts.<name>.exclusionList`", "`sources[].secretRef`"):
+    for key in (
+        "`git.pushMode`",
+        "`notifications.alerts.<name>.exclusionList`",
+        "`sources[].secretRef`",
+    ):
         assert key in reference

@@ -38,9 +38,13 @@ def test_rendered_tree_matches_golden(stack: str, manifests_dir: Path, update_go
             (golden / path).write_bytes(f.content.encode())
         (GOLDEN_DIR / f"{stack}.files").write_text(listing(files))
     expected = {
-        p.relative_to(golden).as_posix(): p.read_bytes().decode() for p in sorted(golden.rglob("*")) if p.is_file()
+        p.relative_to(golden).as_posix(): p.read_bytes().decode()
+        for p in sorted(golden.rglob("*"))
+        if p.is_file()
     }
-    assert sorted(expected) == sorted(files), "file set differs from the golden (run pytest --update-golden)"
+    assert sorted(expected) == sorted(files), (
+        "file set differs from the golden (run pytest --update-golden)"
+    )
     for path, f in files.items():
         assert f.content == expected[path], f"{path} differs from tests/golden/{stack}/{path}"
     assert listing(files) == (GOLDEN_DIR / f"{stack}.files").read_text()
@@ -49,7 +53,9 @@ def test_rendered_tree_matches_golden(stack: str, manifests_dir: Path, update_go
 def _config(overrides: dict[str, Any] | None = None, stack: str = "k8s-05") -> StackConfig:
     base: dict[str, Any] = {"git": {"url": "ssh://git@example.com/fleet.git"}}
     base.update(overrides or {})
-    return build_stack_config(RawConfig(stack=stack, project={"fleet": base}, stack_values={}, secret=frozenset()))
+    return build_stack_config(
+        RawConfig(stack=stack, project={"fleet": base}, stack_values={}, secret=frozenset())
+    )
 
 
 def _render(cfg: StackConfig) -> RepoFiles:
@@ -76,7 +82,12 @@ def test_kustomizations_carry_config_and_cluster_name() -> None:
         _config(
             {
                 "kustomizations": {
-                    "coreApps": {"interval": "5m", "retryInterval": "30s", "timeout": "3m", "wait": False},
+                    "coreApps": {
+                        "interval": "5m",
+                        "retryInterval": "30s",
+                        "timeout": "3m",
+                        "wait": False,
+                    },
                     "apps": {
                         "substitute": {"zone": "eu-1", "app_tier": "gold"},
                         "substituteFrom": [{"kind": "Secret", "name": "vars", "optional": True}],
@@ -104,7 +115,9 @@ def test_kustomizations_carry_config_and_cluster_name() -> None:
         ("app_tier", "gold"),
         ("zone", "eu-1"),
     ]
-    assert apps["postBuild"]["substituteFrom"] == [{"kind": "Secret", "name": "vars", "optional": True}]
+    assert apps["postBuild"]["substituteFrom"] == [
+        {"kind": "Secret", "name": "vars", "optional": True}
+    ]
 
 
 def test_sources_https_oci_and_private() -> None:
@@ -113,7 +126,11 @@ def test_sources_https_oci_and_private() -> None:
             {
                 "sources": [
                     {"name": "zeta", "url": "oci://ghcr.io/example/charts", "interval": "10m"},
-                    {"name": "alpha", "url": "https://charts.example.com", "secretRef": "alpha-auth"},
+                    {
+                        "name": "alpha",
+                        "url": "https://charts.example.com",
+                        "secretRef": "alpha-auth",
+                    },
                 ]
             }
         )
@@ -123,7 +140,11 @@ def test_sources_https_oci_and_private() -> None:
     assert zeta["apiVersion"] == "source.toolkit.fluxcd.io/v1" and zeta["kind"] == "HelmRepository"
     assert zeta["spec"] == {"interval": "10m", "type": "oci", "url": "oci://ghcr.io/example/charts"}
     alpha = _obj(files, "core-apps/sources/alpha.yaml")["spec"]
-    assert alpha == {"interval": "1h", "url": "https://charts.example.com", "secretRef": {"name": "alpha-auth"}}
+    assert alpha == {
+        "interval": "1h",
+        "url": "https://charts.example.com",
+        "secretRef": {"name": "alpha-auth"},
+    }
     kustomization = yamlio.load(files["core-apps/sources/kustomization.yaml"].content)
     assert kustomization["resources"] == ["alpha.yaml", "zeta.yaml"]
     assert not files["core-apps/sources/kustomization.yaml"].content.startswith("---")
@@ -133,15 +154,22 @@ def test_default_notifications_send_everything_to_slack_flux_without_a_token() -
     files = _render(_config())
     provider = _obj(files, "clusters/k8s-05/notifications/provider-slack.yaml")
     assert provider["apiVersion"] == "notification.toolkit.fluxcd.io/v1beta3"
-    assert provider["spec"] == {"type": "slack", "channel": "#flux", "secretRef": {"name": "slack-webhook"}}
+    assert provider["spec"] == {
+        "type": "slack",
+        "channel": "#flux",
+        "secretRef": {"name": "slack-webhook"},
+    }
     alert = _obj(files, "clusters/k8s-05/notifications/alert-flux.yaml")["spec"]
     assert alert["providerRef"] == {"name": "slack"}
     assert alert["eventSeverity"] == "info"
     assert {(s["kind"], s["name"], s["namespace"]) for s in alert["eventSources"]} == {
-        (k, "*", "flux-system") for k in ("Kustomization", "HelmRelease", "GitRepository", "HelmRepository")
+        (k, "*", "flux-system")
+        for k in ("Kustomization", "HelmRelease", "GitRepository", "HelmRepository")
     }
     assert alert["eventMetadata"] == {"cluster": "k8s-05"}
-    listed = yamlio.load(files["clusters/k8s-05/notifications/kustomization.yaml"].content)["resources"]
+    listed = yamlio.load(files["clusters/k8s-05/notifications/kustomization.yaml"].content)[
+        "resources"
+    ]
     assert listed == ["provider-slack.yaml", "alert-flux.yaml"]
 
 
@@ -174,15 +202,17 @@ def test_several_providers_and_alerts_with_namespaces_and_exclusions() -> None:
         )
     )
     ops = _obj(files, "clusters/k8s-05/notifications/provider-ops.yaml")["spec"]
-    assert ops["address"] == "https://slack.com/api/chat.postMessage" and ops["secretRef"] == {"name": "ops-bot"}
+    assert ops["address"] == "https://slack.com/api/chat.postMessage" and ops["secretRef"] == {
+        "name": "ops-bot"
+    }
     errors = _obj(files, "clusters/k8s-05/notifications/alert-errors.yaml")["spec"]
     assert errors["eventSources"] == [
         {"kind": "HelmRelease", "name": "*", "namespace": "flux-system"},
         {"kind": "HelmRelease", "name": "*", "namespace": "team-a"},
     ]
     assert errors["exclusionList"] == ["^Dependencies.*"]
-    # the fleet default slack provider and flux alert are still there: maps merge
-    assert "clusters/k8s-05/notifications/provider-slack.yaml" in files
+    # a configured providers map replaces the built-in default (merging is fleet <- stack only)
+    assert "clusters/k8s-05/notifications/provider-slack.yaml" not in files
 
 
 def test_no_notifications_when_none_configured() -> None:
@@ -196,9 +226,16 @@ def test_scaffolds_and_their_guards() -> None:
     assert core.kind == "scaffold" and core.guard_path == "core-apps/clusters/k8s-05"
     resources = yamlio.load(core.content)["resources"]
     assert resources[0] == "../../sources"
-    assert {"../../base/local-path-provisioner", "../../base/victoriametrics-operator", "../../base/kube-prometheus-operator"} <= set(resources)
+    assert {
+        "../../base/local-path-provisioner",
+        "../../base/victoriametrics-operator",
+        "../../base/kube-prometheus-operator",
+    } <= set(resources)
     assert files["apps/clusters/k8s-05/kustomization.yaml"].guard_path == "apps/clusters/k8s-05"
-    assert files["core-apps/base/local-path-provisioner/helmrelease.yaml"].guard_path == "core-apps/base"
+    assert (
+        files["core-apps/base/local-path-provisioner/helmrelease.yaml"].guard_path
+        == "core-apps/base"
+    )
     assert files["apps/base/vmcluster/vmcluster.yaml"].guard_path == "apps/base"
     # Flux post-build variables pass through the template untouched
     assert "${storage_class:=local-path}" in files["apps/base/vmcluster/vmcluster.yaml"].content
@@ -207,10 +244,14 @@ def test_scaffolds_and_their_guards() -> None:
 
 def test_base_helmreleases_reference_the_rendered_sources() -> None:
     files = _render(_config())
-    sources = {_obj(files, p)["metadata"]["name"] for p in files if p.startswith("core-apps/sources/") and not p.endswith("kustomization.yaml")}
+    sources = {
+        _obj(files, p)["metadata"]["name"]
+        for p in files
+        if p.startswith("core-apps/sources/") and not p.endswith("kustomization.yaml")
+    }
     git_sources = set()
     refs = set()
-    for path, f in files.items():
+    for f in files.values():
         for doc in yamlio.load_all(f.content):
             if doc.get("kind") == "GitRepository":
                 git_sources.add(doc["metadata"]["name"])
@@ -229,7 +270,9 @@ def test_base_helmreleases_reference_the_rendered_sources() -> None:
 def test_template_unknown_placeholder_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "cluster" / "x").mkdir(parents=True)
     (tmp_path / "cluster" / "x" / "a.yaml").write_text("name: @@clustr@@\n")
-    with pytest.raises(TemplateError, match=r"cluster/x/a.yaml: unknown placeholder @@clustr@@ \(known: cluster"):
+    with pytest.raises(
+        TemplateError, match=r"cluster/x/a.yaml: unknown placeholder @@clustr@@ \(known: cluster"
+    ):
         Template.load(tmp_path).render({"cluster": "c", "flux_version": "v2.9.4"})
 
 
@@ -243,10 +286,12 @@ def test_every_rendered_flux_object_passes_the_crd_schema(stack: str, manifests_
     checked = 0
     for f in rendered.files.values():
         for doc in yamlio.load_all(f.content):
-            if str(doc.get("apiVersion", "")).endswith((".fluxcd.io/v1", ".fluxcd.io/v2", ".fluxcd.io/v1beta3")):
+            if str(doc.get("apiVersion", "")).endswith(
+                (".fluxcd.io/v1", ".fluxcd.io/v2", ".fluxcd.io/v1beta3")
+            ):
                 assert schemas.validate(doc) == []
                 checked += 1
-    assert checked >= 15  # kustomizations, sources, providers, alerts and the bases' HelmReleases
+    assert checked >= 13  # kustomizations, sources, providers, alerts, the bases' HelmReleases
 
 
 def _with_change(files: RepoFiles, path: str, change: Any) -> RepoFiles:
@@ -257,14 +302,20 @@ def _with_change(files: RepoFiles, path: str, change: Any) -> RepoFiles:
     return RepoFiles(out.values())
 
 
-def test_schema_check_fails_on_unknown_field_naming_file_object_and_field(manifests_dir: Path) -> None:
+def test_schema_check_fails_on_unknown_field_naming_file_object_and_field(
+    manifests_dir: Path,
+) -> None:
     cfg = load_stack_config(PROJECT_DIR, "k8s-01")
     files = _render(cfg)
     schemas = for_manifest(load_install_manifest(cfg.settings.flux, PROJECT_DIR, manifests_dir))
-    bad = _with_change(files, "clusters/k8s-01/apps.yaml", lambda d: d["spec"].update({"prunne": True}))
+    bad = _with_change(
+        files, "clusters/k8s-01/apps.yaml", lambda d: d["spec"].update({"prunne": True})
+    )
     with pytest.raises(ValidationError) as err:
         validate_files(bad, schemas, "v2.9.4")
-    assert err.value.problems[0].startswith("clusters/k8s-01/apps.yaml: Kustomization flux-system/apps: spec.prunne")
+    assert err.value.problems[0].startswith(
+        "clusters/k8s-01/apps.yaml: Kustomization flux-system/apps: spec.prunne"
+    )
     assert "unknown field" in err.value.problems[0]
 
 
@@ -273,7 +324,9 @@ def test_schema_check_fails_on_wrong_type(manifests_dir: Path) -> None:
     files = _render(cfg)
     schemas = for_manifest(load_install_manifest(cfg.settings.flux, PROJECT_DIR, manifests_dir))
     bad = _with_change(
-        files, "core-apps/sources/victoriametrics.yaml", lambda d: d["spec"].update({"suspend": "no"})
+        files,
+        "core-apps/sources/victoriametrics.yaml",
+        lambda d: d["spec"].update({"suspend": "no"}),
     )
     with pytest.raises(ValidationError) as err:
         validate_files(bad, schemas, "v2.9.4")
