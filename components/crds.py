@@ -149,9 +149,8 @@ def _show(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
-    return (
-        f"an {_json_type(value)}" if _json_type(value) in ("object", "array") else _json_type(value)
-    )
+    kind = _json_type(value)
+    return f"an {kind}" if kind in ("object", "array") else kind
 
 
 def _got(value: Any) -> str:
@@ -460,13 +459,14 @@ def _object_check(
     if isinstance(additional, Mapping):
         additional_check = _compile(additional, f"{where}[*]", structural=structural)
     embedded = schema.get("x-kubernetes-embedded-resource") is True
+    # An object node that specifies nothing about its keys, outside preserve-unknown-fields, has
+    # no fields at all in a structural schema: every key is unknown (the API server prunes them).
+    # Branches of allOf/anyOf/oneOf/not only validate values, so they never make a key unknown.
     open_keys = (
         not structural
         or additional is True
         or schema.get("x-kubernetes-preserve-unknown-fields") is True
     )
-    # An object node that specifies nothing about its keys, outside preserve-unknown-fields, has
-    # no fields at all in a structural schema: every key is unknown (the API server prunes them).
     embedded_meta = _metadata_check(require_name=False) if embedded else None
     min_props, max_props = schema.get("minProperties"), schema.get("maxProperties")
 
@@ -730,6 +730,14 @@ def _metadata_check(*, require_name: bool) -> Check:
 
 # ------------------------------------------------------------------------------------ schemas
 
+# apiVersion, kind and metadata are allowed at the root of every custom resource, whether or not
+# its schema lists them; apiVersion and kind have been matched to the CRD by then.
+_ROOT_OVERRIDES: Mapping[str, Check] = {
+    "apiVersion": _typed(_is_string, "string"),
+    "kind": _typed(_is_string, "string"),
+    "metadata": _metadata_check(require_name=True),
+}
+
 
 def _version_key(name: str) -> tuple[int, int, int, str]:
     """Kubernetes version priority: GA before beta before alpha, higher numbers first."""
@@ -779,7 +787,7 @@ def _compile_crd(doc: Mapping[str, Any]) -> _Crd:
             check = _compile(
                 schema,
                 "",
-                overrides={"metadata": _metadata_check(require_name=True)},
+                overrides=_ROOT_OVERRIDES,
                 also_required=("metadata", "spec") if spec_required else ("metadata",),
             )
         except ManifestError as err:
