@@ -210,11 +210,11 @@ def _customise_deployment(
     _set_sorted(selector, "kubernetes.io/os", "linux")
     _set_sorted(pod, "nodeSelector", selector)
     if flux.image_pull_secret:
-        # A list merged by `name` (PodSpec patchMergeKey): kept if there, else appended.
-        secrets = list(pod.get("imagePullSecrets") or [])
-        if not any(s.get("name") == flux.image_pull_secret for s in secrets):
-            secrets.append({"name": flux.image_pull_secret})
-        _set_sorted(pod, "imagePullSecrets", secrets)
+        # Merged by `name` (PodSpec patchMergeKey); a strategic merge puts the patch's first.
+        others = [
+            s for s in pod.get("imagePullSecrets") or [] if s.get("name") != flux.image_pull_secret
+        ]
+        _set_sorted(pod, "imagePullSecrets", [{"name": flux.image_pull_secret}, *others])
     if flux.toleration_keys:
         # PodSpec.tolerations has no patch strategy: the patch's list replaces the original.
         _set_sorted(
@@ -225,7 +225,7 @@ def _customise_deployment(
     if not containers:
         raise ManifestError(f"{origin}: Deployment {component} has no containers")
     registry = flux.registry.rstrip("/")
-    for container in [*pod.get("initContainers", []), *containers]:
+    for container in [*pod.get("initContainers", []), *containers] if registry else []:
         image = str(container.get("image", ""))
         repo, tail = _split_image(image)
         if repo.rsplit("/", 1)[-1] == component:
