@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
+
+from tests import flux_testdata
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 GOLDEN_DIR = PROJECT_DIR / "tests" / "golden"
@@ -20,21 +21,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def flux_manifests_dir() -> Path | None:
-    """The real Flux install manifests: $FLUX_MANIFESTS_DIR, or ../shared/flux beside the project."""
-    env = os.environ.get("FLUX_MANIFESTS_DIR")
-    candidates = [Path(env)] if env else []
-    candidates.append(PROJECT_DIR.parent / "shared" / "flux")
-    for c in candidates:
-        if (c / "v2.9.4" / "gotk-components.yaml").is_file():
-            return c
-    return None
-
-
 @pytest.fixture(scope="session")
 def manifests_dir() -> Path:
-    found = flux_manifests_dir()
-    if found is None:
+    found = flux_testdata.manifests_dir()
+    if not (found / "v2.9.4" / "gotk-components.yaml").is_file():
         pytest.skip(
             "real Flux install manifests not found: set FLUX_MANIFESTS_DIR or place ../shared/flux beside the project"
         )

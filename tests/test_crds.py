@@ -8,10 +8,8 @@ CRD uses (int-or-string, nullable, anyOf, embedded resources) are tested on smal
 from __future__ import annotations
 
 import copy
-import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +18,7 @@ from components import crds
 from components.crds import CrdSchemas, for_manifest, is_flux_api
 from components.errors import ManifestError
 from components.flux_manifests import InstallManifest
+from tests.flux_testdata import manifests_dir
 
 VERSIONS = ["v2.7.5", "v2.8.8", "v2.9.3-extras", "v2.9.4"]
 NS = "flux-system"
@@ -28,13 +27,8 @@ NS = "flux-system"
 # ------------------------------------------------------------------------------------- helpers
 
 
-def _flux_dir() -> Path:
-    env = os.environ.get("FLUX_MANIFESTS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "flux"
-
-
 def _manifest(version: str) -> InstallManifest:
-    path = _flux_dir() / version / "gotk-components.yaml"
+    path = manifests_dir() / version / "gotk-components.yaml"
     if not path.is_file():
         pytest.skip(
             f"Flux install manifest {path} is absent; set FLUX_MANIFESTS_DIR to a directory "
@@ -49,7 +43,7 @@ def _schemas(version: str) -> CrdSchemas:
 
 def _source_table(version: str) -> list[dict[str, Any]]:
     """The `## CRDs` table of <version>/SOURCE.md: kind, group, served and deprecated versions."""
-    path = _flux_dir() / version / "SOURCE.md"
+    path = manifests_dir() / version / "SOURCE.md"
     if not path.is_file():
         pytest.skip(f"{path} is absent")
     rows = []
