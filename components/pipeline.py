@@ -19,6 +19,7 @@ from components.config_sources import load_stack_config
 from components.crds import CrdSchemas, for_manifest, is_flux_api
 from components.errors import ValidationError
 from components.flux_manifests import InstallManifest, load_install_manifest
+from components.flux_system import flux_system_objects
 from components.render import render_repo_files
 from components.repofiles import RepoFiles
 from components.templates import Template
@@ -34,6 +35,13 @@ class StackRender:
     manifest: InstallManifest
     files: RepoFiles
 
+    def cluster_objects(self) -> list[dict[str, Any]]:
+        """What Pulumi applies: exactly what `kubectl kustomize clusters/<c>/flux-system` builds
+        from the committed files (install objects, then the flux-system GitRepository and
+        Kustomization, with `flux.patches` applied), so Flux syncing them never fights Pulumi."""
+        flux, git = self.config.settings.flux, self.config.settings.git
+        return flux_system_objects(self.config.cluster, flux, git, self.manifest)
+
 
 @functools.lru_cache(maxsize=4)
 def load_template(project_dir: Path) -> Template:
@@ -47,7 +55,7 @@ def validate_files(files: RepoFiles, schemas: CrdSchemas, flux_version: str) -> 
         if not path.endswith((".yaml", ".yml")):
             continue
         try:
-            docs = yamlio.load_all(f.content)
+            docs = yamlio.load_all_generated(f.content)
         except Exception as err:
             problems.append(f"{path}: not valid YAML: {err}")
             continue
@@ -63,7 +71,7 @@ def render_config(
     config: StackConfig, project_dir: Path, mirror_dir: Path | None = None
 ) -> StackRender:
     manifest = load_install_manifest(config.settings.flux, project_dir, mirror_dir)
-    files = render_repo_files(config, load_template(project_dir))
+    files = render_repo_files(config, load_template(project_dir), manifest)
     validate_files(files, for_manifest(manifest), config.settings.flux.version)
     return StackRender(config=config, manifest=manifest, files=files)
 

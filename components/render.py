@@ -6,6 +6,7 @@ the same bytes from the same inputs. Output is deterministic: keys in the order 
 files sorted by path, LF endings, no timestamps.
 
 Layout (../shared/seed README; ../shared/DESIGN.md, "Ownership of files"):
+  clusters/<c>/flux-system/                   Flux install + sync, as `flux bootstrap` writes it  managed
   clusters/<c>/core-apps.yaml, apps.yaml      Flux Kustomizations          managed
   clusters/<c>/notifications/*.yaml           Provider, Alert              managed
   core-apps/sources/*.yaml                    HelmRepositories             fleet
@@ -25,6 +26,8 @@ from components.config import (
     NotificationProvider,
     StackConfig,
 )
+from components.flux_manifests import InstallManifest
+from components.flux_system import render_flux_system
 from components.repofiles import FileKind, RepoFile, RepoFiles
 from components.templates import Template
 
@@ -210,10 +213,12 @@ def render_scaffolds(cfg: StackConfig, template: Template) -> list[RepoFile]:
     )
 
 
-def render_repo_files(cfg: StackConfig, template: Template) -> RepoFiles:
-    """Every file this stack writes to the GitOps repository (without flux-system/)."""
+def render_repo_files(cfg: StackConfig, template: Template, manifest: InstallManifest) -> RepoFiles:
+    """Every file this stack writes to the GitOps repository."""
+    flux, git = cfg.settings.flux, cfg.settings.git
     return RepoFiles(
         [
+            *render_flux_system(cfg.cluster, flux, git, manifest),
             *render_cluster_kustomizations(cfg),
             *render_notifications(cfg),
             *render_sources(cfg),

@@ -46,6 +46,15 @@ def load_all(text: str) -> list[Any]:
     return [doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None]
 
 
+# libyaml's loader where PyYAML was built with it: ~10x faster, same result for safe YAML.
+_FastLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_all_generated(text: str) -> list[Any]:
+    """`load_all` for text this program generated itself (no duplicate-key check needed)."""
+    return [d for d in yaml.load_all(text, Loader=_FastLoader) if d is not None]
+
+
 class _Dumper(yaml.SafeDumper):
     """Indents sequences under their key, as the Flux docs write YAML.
 

@@ -19,6 +19,7 @@ from components.render import render_repo_files
 from components.repofiles import RepoFile, RepoFiles
 from components.templates import Template, TemplateError
 from tests.conftest import GOLDEN_DIR, PROJECT_DIR
+from tests.flux_testdata import manifests_dir
 
 STACKS = ["k8s-01", "k8s-02"]
 
@@ -59,7 +60,8 @@ def _config(overrides: dict[str, Any] | None = None, stack: str = "k8s-05") -> S
 
 
 def _render(cfg: StackConfig) -> RepoFiles:
-    return render_repo_files(cfg, load_template(PROJECT_DIR))
+    manifest = load_install_manifest(cfg.settings.flux, PROJECT_DIR, manifests_dir())
+    return render_repo_files(cfg, load_template(PROJECT_DIR), manifest)
 
 
 def _obj(files: RepoFiles, path: str) -> dict[str, Any]:
