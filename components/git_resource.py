@@ -278,6 +278,9 @@ class GitOpsFiles(dyn.Resource, module="flux-gitops", name="GitOpsFiles"):
     files: pulumi.Output[list[str]]
     changed_files: pulumi.Output[list[str]]
     created_scaffolds: pulumi.Output[list[str]]
+    # inputs echoed in the state, secret (delete and refresh need them after the program is gone)
+    ssh_private_key: pulumi.Output[str | None]
+    token: pulumi.Output[str | None]
 
     def __init__(
         self, name: str, args: GitOpsFilesArgs, opts: pulumi.ResourceOptions | None = None
