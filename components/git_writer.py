@@ -220,6 +220,8 @@ class PushResult:
     dry_run: bool = False
     diff: str = ""  # unified diff of the change, filled in on dry runs
     attempts: int = 1
+    # branch mode: the review branch already held exactly this change on the current target tip
+    already_proposed: bool = False
 
     @property
     def up_to_date(self) -> bool:
@@ -392,11 +394,12 @@ class _Work:
             self.git("read-tree", base)
         else:
             self.git("read-tree", "--empty")
-        lines = []
-        for path, sha in sorted(updates.items()):
-            lines.append(f"100644 blob {sha}\t{path}" if sha else f"0 {_ZERO}\t{path}")
-        if lines:
-            self.git("update-index", "--index-info", stdin=("\n".join(lines) + "\n").encode())
+        records = [
+            f"100644 blob {sha}\t{path}\0" if sha else f"0 {_ZERO}\t{path}\0"
+            for path, sha in sorted(updates.items())
+        ]
+        if records:
+            self.git("update-index", "-z", "--index-info", stdin="".join(records).encode())
         return self.git("write-tree")[1].strip()
 
     def changes(self, old_tree: str, new_tree: str) -> tuple[FileChange, ...]:
@@ -544,6 +547,7 @@ def _check_path(path: str) -> str:
     parts = path.split("/")
     if (
         not path
+        or any(ord(ch) < 0x20 or ch == "\x7f" for ch in path)
         or path.startswith("/")
         or "\\" in path
         or any(p in ("", ".", "..") for p in parts)
@@ -560,14 +564,15 @@ def _check_conflicts(paths: Iterable[str], tip: Mapping[str, tuple[str, str]]) -
     wanted_set = set(wanted)
     for path in wanted:
         entry = tip.get(path)
-        if entry is not None and entry[0] == "tree":
+        if entry is not None and entry[0] != "blob":
             raise GitWriterError(
-                f"{path} is a directory in the repository; refusing to replace it by a file"
+                f"{path} is a {'directory' if entry[0] == 'tree' else 'submodule'} in the "
+                "repository; refusing to replace it by a file"
             )
         parts = path.split("/")
         for i in range(1, len(parts)):
             parent = "/".join(parts[:i])
-            if (tip.get(parent, ("", ""))[0] == "blob") or parent in wanted_set:
+            if tip.get(parent, ("tree", ""))[0] != "tree" or parent in wanted_set:
                 raise GitWriterError(
                     f"{parent} is a file; refusing to replace it by the directory of {path}"
                 )
@@ -688,8 +693,18 @@ def push_files(
                     review = work.fetch(write_branch, _LOCAL_REVIEW)
                     r_tree, r_parents = work.commit_info(review)
                     if r_tree == tree and r_parents == ([base] if base else []):
+                        # the review branch already holds exactly this change on this tip
+                        diff = work.patch(base_tree, tree) if dry_run else ""
                         return PushResult(
-                            None, write_branch, review, changes, (), dry_run, attempts=attempt + 1
+                            None,
+                            write_branch,
+                            review,
+                            changes,
+                            (),
+                            dry_run,
+                            diff,
+                            attempt + 1,
+                            True,
                         )
             head = base if push_mode == "direct" else refs.get(f"refs/heads/{write_branch}")
             if not changes:
@@ -826,10 +841,10 @@ def format_result(result: PushResult, repo_url: str) -> str:
         return f"{where} is up to date{tip}\n"
     files = "".join(f"  {c}\n" for c in result.changes)
     count = f"{len(result.changes)} file{'s' if len(result.changes) != 1 else ''}"
+    if result.already_proposed:
+        return f"{where} already holds this change at {(result.head or '')[:12]}\n{files}"
     if result.dry_run:
         return f"dry run: would commit {count} to {where}\n{files}\n{result.diff}"
-    if result.commit is None:  # branch mode, review branch already holds this change
-        return f"{where} already holds this change at {(result.head or '')[:12]}\n{files}"
     return f"pushed {result.commit} to {where} ({count})\n{files}"
 
 

@@ -268,11 +268,21 @@ def test_a_scaffold_whose_own_file_exists_is_never_overwritten(tmp_path: Path) -
     assert tree(remote)["core-apps/base/podinfo/release.yaml"] == "theirs\n"
 
 
-def test_a_file_never_replaces_a_directory_nor_a_directory_a_file(tmp_path: Path) -> None:
+def test_a_directory_never_replaces_a_file(tmp_path: Path) -> None:
     remote = make_remote(tmp_path, {"clusters/k8s-01": "a file where a directory should be\n"})
     before = tip(remote)
 
     with pytest.raises(GitWriterError, match="clusters/k8s-01 is a file"):
+        push(remote, stack_files("k8s-01"))
+
+    assert tip(remote) == before
+
+
+def test_a_file_never_replaces_a_directory(tmp_path: Path) -> None:
+    remote = make_remote(tmp_path, {"clusters/k8s-01/apps.yaml/keep.yaml": "people's\n"})
+    before = tip(remote)
+
+    with pytest.raises(GitWriterError, match=r"apps\.yaml is a directory in the repository"):
         push(remote, stack_files("k8s-01"))
 
     assert tip(remote) == before
@@ -531,7 +541,7 @@ def test_push_rejected_by_a_hook_is_a_clear_error_and_pushes_nothing(tmp_path: P
 
 
 def test_invalid_paths_are_refused_before_anything_is_read(tmp_path: Path) -> None:
-    for bad in ("../escape.yaml", "/abs.yaml", "a//b.yaml", ".git/config", "a/./b"):
+    for bad in ("../escape.yaml", "/abs.yaml", "a//b.yaml", ".git/config", "a/./b", "a\nb"):
         with pytest.raises(GitWriterError, match="not a relative POSIX path"):
             push(tmp_path / "does-not-matter", RepoFiles([RepoFile(bad, "x", "managed")]))
 
@@ -548,7 +558,9 @@ def test_branch_mode_pushes_target_plus_this_stacks_change(tmp_path: Path) -> No
     assert first.branch == "flux-gitops/k8s-01"
     assert tip(remote) == main
     assert git("rev-parse", "flux-gitops/k8s-01^", cwd=remote).strip() == main
-    assert push(remote, stack_files("k8s-01"), push_mode="branch").commit is None
+    second = push(remote, stack_files("k8s-01"), push_mode="branch")
+    assert second.commit is None and second.already_proposed
+    assert second.head == first.commit
 
     # the target moves on (another stack merged): the review branch is rebuilt on the new tip
     new_main = edit(remote, "main", {"clusters/k8s-02/apps.yaml": "other\n"})
@@ -742,3 +754,16 @@ def test_push_stack_uses_branch_mode_from_settings(tmp_path: Path) -> None:
     )
     assert result.branch == "flux-gitops/k8s-01"
     assert "to flux-gitops/k8s-01 of" in out.getvalue()
+
+
+def test_a_rejection_that_echoes_the_token_is_scrubbed(tmp_path: Path) -> None:
+    remote = make_remote(tmp_path)
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text(f"#!/bin/sh\necho 'bad credentials {FAKE_TOKEN}' >&2\nexit 1\n")
+    hook.chmod(0o755)
+
+    with pytest.raises(PushRejectedError) as err:
+        push(remote, stack_files("k8s-01"), credentials=GitCredentials(token=FAKE_TOKEN))
+
+    assert FAKE_TOKEN not in str(err.value)
+    assert "bad credentials ***" in str(err.value)
