@@ -738,7 +738,13 @@ def delete_files(
     paths: RepoFiles | Iterable[str],
     *,
     stack: str,
-    **kwargs: object,
+    author: tuple[str, str] | object = ("flux-gitops", "flux-gitops@noreply.invalid"),
+    message: str | None = None,
+    push_mode: PushMode = "direct",
+    credentials: GitCredentials | None = None,
+    workdir: str | os.PathLike[str] | None = None,
+    dry_run: bool = False,
+    max_retries: int = 5,
 ) -> PushResult:
     """Remove this stack's managed files in one commit (same retries and push modes as a push).
 
@@ -750,13 +756,24 @@ def delete_files(
         wanted = sorted(paths.of_kind("managed"))
     else:
         wanted = sorted(set(paths))
-    kwargs.pop("create_branch", None)
     try:
-        return push_files(repo_url, branch, RepoFiles(), stack=stack, remove=wanted, **kwargs)  # type: ignore[arg-type]
+        return push_files(
+            repo_url,
+            branch,
+            RepoFiles(),
+            stack=stack,
+            author=author,
+            message=message,
+            push_mode=push_mode,
+            credentials=credentials,
+            workdir=workdir,
+            dry_run=dry_run,
+            max_retries=max_retries,
+            remove=wanted,
+        )
     except BranchNotFoundError:
-        mode = kwargs.get("push_mode", "direct")
-        name = f"{REVIEW_BRANCH_PREFIX}{stack}" if mode == "branch" else branch
-        return PushResult(None, name, None, (), (), bool(kwargs.get("dry_run", False)))
+        name = f"{REVIEW_BRANCH_PREFIX}{stack}" if push_mode == "branch" else branch
+        return PushResult(None, name, None, (), (), dry_run)
 
 
 def read_state(
