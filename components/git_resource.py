@@ -1,0 +1,306 @@
+"""`GitOpsFiles`: a Pulumi dynamic resource that owns one stack's files in the GitOps repository.
+
+The provider calls `components.git_writer` for every operation:
+
+- create / update push the files (one commit, or none when the repository is up to date);
+  update also removes managed files the stack no longer renders;
+- diff compares the state (what the repository held at the last up or refresh) with the new
+  inputs, so `pulumi preview --diff` lists the paths under `managed` / `fleet` that change;
+- read (refresh) reads the repository: a managed or fleet file edited or removed by hand comes
+  back with its real content (or disappears from the map), which is drift, and the next up
+  restores it;
+- delete removes the managed files only when `delete_files` is set; fleet files and scaffolds
+  are never removed.
+
+The state holds, per file, the content that was written, under `managed` and `fleet` maps keyed
+by path (https://www.pulumi.com/docs/iac/concepts/resources/dynamic-providers/). Credentials
+are inputs marked secret and listed in `additional_secret_outputs`, so they are encrypted in
+the state; the provider gets them as plain values (the dynamic provider does not accept
+secrets, the engine strips and re-applies the marking) and hands them to the writer only.
+
+Pulumi pickles the provider into the state: `GitOpsFilesProvider` holds no attributes, so the
+pickle holds no secret and nothing unpicklable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi.dynamic as dyn
+from pulumi.runtime import rpc
+
+from components.config import GitSettings
+from components.git_writer import (
+    GitCredentials,
+    PushResult,
+    delete_files,
+    push_files,
+    read_state,
+)
+from components.repofiles import RepoFile, RepoFiles
+
+SECRET_INPUTS = ("ssh_private_key", "token")
+# Inputs whose change alone needs an update (a push to the new place or with the new settings).
+SETTINGS = (
+    "repo_url",
+    "branch",
+    "stack",
+    "author_name",
+    "author_email",
+    "message_prefix",
+    "push_mode",
+    "create_branch",
+    "delete_files",
+    "username",
+    "known_hosts",
+    *SECRET_INPUTS,
+)
+
+
+def _plain(value: Any) -> Any:
+    """Unwrap a secret the engine may still hand over wrapped (under mocks, or in the future)."""
+    return rpc.unwrap_rpc_secret(value)
+
+
+def _files(props: Mapping[str, Any]) -> RepoFiles:
+    managed = _plain(props.get("managed")) or {}
+    fleet = _plain(props.get("fleet")) or {}
+    scaffolds = _plain(props.get("scaffolds")) or {}
+    return RepoFiles(
+        [
+            *(RepoFile(p, c, "managed") for p, c in managed.items()),
+            *(RepoFile(p, c, "fleet") for p, c in fleet.items()),
+            *(
+                RepoFile(p, s["content"], "scaffold", s.get("guard") or "")
+                for p, s in scaffolds.items()
+            ),
+        ]
+    )
+
+
+def _credentials(props: Mapping[str, Any]) -> GitCredentials:
+    return GitCredentials(
+        ssh_private_key=_plain(props.get("ssh_private_key")) or None,
+        token=_plain(props.get("token")) or None,
+        username=_plain(props.get("username")) or "git",
+        known_hosts=_plain(props.get("known_hosts")) or None,
+    )
+
+
+def _push(props: Mapping[str, Any], remove: list[str] | None = None) -> PushResult:
+    return push_files(
+        props["repo_url"],
+        props["branch"],
+        _files(props),
+        stack=props["stack"],
+        author=(props.get("author_name") or "flux-gitops", props.get("author_email") or ""),
+        message=props.get("message_prefix") or None,
+        push_mode=props.get("push_mode") or "direct",
+        create_branch=bool(props.get("create_branch")),
+        credentials=_credentials(props),
+        remove=remove or (),
+    )
+
+
+def _outs(props: Mapping[str, Any], result: PushResult, previous: str | None) -> dict[str, Any]:
+    outs = {k: v for k, v in props.items() if k != "__provider"}
+    managed = _plain(props.get("managed")) or {}
+    fleet = _plain(props.get("fleet")) or {}
+    # The commit that last wrote this stack's files; an up-to-date push keeps the previous one.
+    outs["commit_id"] = result.commit or previous or result.head or ""
+    outs["pushed_branch"] = result.branch
+    outs["files"] = sorted([*managed, *fleet])
+    outs["changed_files"] = result.files
+    outs["created_scaffolds"] = list(result.created_scaffolds)
+    return outs
+
+
+def planned_changes(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
+    """What an update would change: `+ path`, `~ path`, `- path` per file, `~ key` per setting.
+
+    `olds` are the state's outputs: what the repository held at the last up or refresh.
+    Scaffolds only count when new ones appear; an existing scaffold belongs to people.
+    """
+    out: list[str] = []
+    for kind in ("managed", "fleet"):
+        old = _plain(olds.get(kind)) or {}
+        new = _plain(news.get(kind)) or {}
+        if not isinstance(old, Mapping) or not isinstance(new, Mapping):
+            out.append(f"~ {kind}")  # not known until apply (preview)
+            continue
+        for path in sorted({*old, *new}):
+            if path not in old:
+                out.append(f"+ {path}")
+            elif path not in new:
+                # a fleet file that is no longer rendered is left alone; a managed one is removed
+                if kind == "managed":
+                    out.append(f"- {path}")
+            elif old[path] != new[path]:
+                out.append(f"~ {path}")
+    old_scaffolds = _plain(olds.get("scaffolds")) or {}
+    new_scaffolds = _plain(news.get("scaffolds")) or {}
+    if not isinstance(new_scaffolds, Mapping):
+        out.append("~ scaffolds")
+    else:
+        for path in sorted(set(new_scaffolds) - set(old_scaffolds)):
+            out.append(f"+ {path} (scaffold, if absent)")
+    for key in SETTINGS:
+        if _plain(olds.get(key)) != _plain(news.get(key)):
+            out.append(f"~ {key}")
+    return out
+
+
+class GitOpsFilesProvider(dyn.ResourceProvider):
+    """CRUD of one stack's files in the GitOps repository (see the module docstring)."""
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
+        failures = []
+        if news.get("push_mode") not in (None, "direct", "branch"):
+            failures.append(dyn.CheckFailure("push_mode", "must be direct or branch"))
+        for key in ("repo_url", "branch", "stack"):
+            if not news.get(key) and news.get(key) != rpc.UNKNOWN:
+                failures.append(dyn.CheckFailure(key, "is required"))
+        managed = news.get("managed") or {}
+        fleet = news.get("fleet") or {}
+        if isinstance(managed, dict) and isinstance(fleet, dict):
+            for path in sorted(set(managed) & set(fleet)):
+                failures.append(dyn.CheckFailure("managed", f"{path} is also a fleet file"))
+        return dyn.CheckResult(news, failures)
+
+    def create(self, props: dict[str, Any]) -> dyn.CreateResult:
+        result = _push(props)
+        return dyn.CreateResult(f"{props['stack']}", _outs(props, result, None))
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
+        # Never a replacement: a new URL or branch is written by an update, and the old place is
+        # left as it is (deleting there could remove the files just written, when both URLs
+        # name one repository).
+        return dyn.DiffResult(
+            changes=bool(planned_changes(olds, news)), replaces=[], delete_before_replace=False
+        )
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
+        old_managed = set(_plain(olds.get("managed")) or {})
+        new_managed = set(_plain(news.get("managed")) or {})
+        new_fleet = set(_plain(news.get("fleet")) or {})
+        gone = sorted(old_managed - new_managed - new_fleet)
+        result = _push(news, remove=gone)
+        return dyn.UpdateResult(_outs(news, result, olds.get("commit_id")))
+
+    def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
+        managed = _plain(props.get("managed")) or {}
+        fleet = _plain(props.get("fleet")) or {}
+        state = read_state(
+            props["repo_url"], props["branch"], [*managed, *fleet], credentials=_credentials(props)
+        )
+        outs = {k: v for k, v in props.items() if k != "__provider"}
+        outs["managed"] = {p: state[p] for p in managed if state.get(p) is not None}
+        outs["fleet"] = {p: state[p] for p in fleet if state.get(p) is not None}
+        return dyn.ReadResult(id_, outs)
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        if not props.get("delete_files"):
+            return
+        delete_files(
+            props["repo_url"],
+            props["branch"],
+            sorted(_plain(props.get("managed")) or {}),
+            stack=props["stack"],
+            author=(props.get("author_name") or "flux-gitops", props.get("author_email") or ""),
+            message=props.get("message_prefix") or None,
+            push_mode=props.get("push_mode") or "direct",
+            credentials=_credentials(props),
+        )
+
+
+@dataclass(frozen=True)
+class GitOpsFilesArgs:
+    """Inputs of `GitOpsFiles`. `ssh_private_key` and `token` are made secret here."""
+
+    repo_url: pulumi.Input[str]
+    branch: pulumi.Input[str]
+    stack: pulumi.Input[str]
+    managed: pulumi.Input[Mapping[str, str]]
+    fleet: pulumi.Input[Mapping[str, str]]
+    scaffolds: pulumi.Input[Mapping[str, Mapping[str, str]]]  # {path: {content, guard}}
+    author_name: pulumi.Input[str] = "flux-gitops"
+    author_email: pulumi.Input[str] = "flux-gitops@noreply.invalid"
+    message_prefix: pulumi.Input[str] = ""
+    push_mode: pulumi.Input[str] = "direct"
+    create_branch: pulumi.Input[bool] = False
+    delete_files: pulumi.Input[bool] = False
+    username: pulumi.Input[str] = "git"
+    known_hosts: pulumi.Input[str] | None = None
+    ssh_private_key: pulumi.Input[str] | None = None
+    token: pulumi.Input[str] | None = None
+
+    @staticmethod
+    def from_settings(
+        settings: GitSettings,
+        stack: str,
+        files: RepoFiles,
+        *,
+        ssh_private_key: pulumi.Input[str] | None = None,
+        token: pulumi.Input[str] | None = None,
+    ) -> GitOpsFilesArgs:
+        """Inputs for one stack from its `git` settings and rendered files."""
+        return GitOpsFilesArgs(
+            repo_url=settings.push_url or settings.url,
+            branch=settings.branch,
+            stack=stack,
+            managed=files.of_kind("managed"),
+            fleet=files.of_kind("fleet"),
+            scaffolds={
+                p: {"content": f.content, "guard": f.guard}
+                for p, f in files.items()
+                if f.kind == "scaffold"
+            },
+            author_name=settings.author.name,
+            author_email=settings.author.email,
+            push_mode=settings.push_mode,
+            create_branch=settings.create_branch,
+            delete_files=settings.delete_files,
+            username=settings.username,
+            known_hosts=settings.known_hosts,
+            ssh_private_key=ssh_private_key,
+            token=token,
+        )
+
+
+class GitOpsFiles(dyn.Resource, module="flux-gitops", name="GitOpsFiles"):
+    """One stack's files in the GitOps repository, committed on create/update."""
+
+    commit_id: pulumi.Output[str]
+    pushed_branch: pulumi.Output[str]
+    files: pulumi.Output[list[str]]
+    changed_files: pulumi.Output[list[str]]
+    created_scaffolds: pulumi.Output[list[str]]
+    # inputs echoed in the state, secret (delete and refresh need them after the program is gone)
+    ssh_private_key: pulumi.Output[str | None]
+    token: pulumi.Output[str | None]
+
+    def __init__(
+        self, name: str, args: GitOpsFilesArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        props: dict[str, Any] = {
+            k: getattr(args, k) for k in GitOpsFilesArgs.__dataclass_fields__ if k != "stack"
+        }
+        props["stack"] = args.stack
+        for key in SECRET_INPUTS:
+            if props[key] is not None:
+                props[key] = pulumi.Output.secret(props[key])
+        for key in ("commit_id", "pushed_branch", "files", "changed_files", "created_scaffolds"):
+            props[key] = None  # outputs: declared so the attributes exist
+        secret_opts = pulumi.ResourceOptions(additional_secret_outputs=list(SECRET_INPUTS))
+        super().__init__(
+            GitOpsFilesProvider(),
+            name,
+            props,
+            pulumi.ResourceOptions.merge(opts, secret_opts),
+        )
+
+
+__all__ = ["GitOpsFiles", "GitOpsFilesArgs", "GitOpsFilesProvider", "planned_changes"]

@@ -1,0 +1,940 @@
+"""Write one stack's files to the GitOps repository: one commit per push, safe under concurrency.
+
+See ../shared/DESIGN.md, "Ownership of files in the GitOps repository". The writer never checks
+out a working tree. Each attempt works in a private bare repository:
+
+1. `git ls-remote` the target (repository and branch exist?), then fetch its tip with
+   `--depth=1` (single ref, no tags);
+2. build the new tree in a temporary index on top of the tip: managed and fleet files are
+   overwritten, scaffolds are added only when neither their guard path nor their own path
+   exists on the tip, `remove` paths are taken out;
+3. if the tree equals the tip's tree, stop: the repository is up to date;
+4. commit (one commit, parent = the tip) and push that single ref. The server updates the ref
+   atomically or not at all, so the remote never holds a partial change.
+
+A non-fast-forward rejection means another stack pushed in between (k8s-01 and k8s-02 running
+`pulumi up` at once): the attempt starts over from step 1 on the new tip, after a jittered
+backoff, at most `max_retries` times. Any other rejection (a pre-receive hook, branch
+protection) is reported as `rejected: <reason>` and never retried.
+
+Credentials never reach output: an SSH key goes to a 0600 file in a private temporary directory
+that is removed when the operation ends, a token is handed to Git by a GIT_ASKPASS helper that
+reads it from such a file, every URL is printed with its `user:password@` redacted, and every
+Git error is scrubbed of the secret values before it is raised.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import random
+import re
+import shlex
+import shutil
+import stat
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, TextIO
+
+import git
+from gitdb.base import IStream
+
+from components.config import GitSettings
+from components.errors import FluxGitopsError
+from components.repofiles import RepoFile, RepoFiles
+
+PushMode = Literal["direct", "branch"]
+ChangeKind = Literal["added", "modified", "deleted"]
+
+REVIEW_BRANCH_PREFIX = "flux-gitops/"
+# Fleet files: every stack writes them, no stack ever deletes them (DESIGN.md).
+FLEET_PREFIX = "core-apps/sources/"
+
+# Backoff between attempts after a non-fast-forward rejection: base * 2**attempt, capped,
+# multiplied by a random factor so two stacks that collided do not collide again.
+BACKOFF_BASE = 0.1
+BACKOFF_CAP = 3.0
+
+_EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+_ZERO = "0" * 40
+_LOCAL_TARGET = "refs/flux-gitops/target"
+_LOCAL_REVIEW = "refs/flux-gitops/review"
+
+
+# ------------------------------------------------------------------------------------ errors
+
+
+class GitWriterError(FluxGitopsError):
+    """The GitOps repository could not be read or written; nothing was pushed."""
+
+
+class RepositoryNotFoundError(GitWriterError):
+    """The repository does not exist, is not a Git repository, or cannot be read."""
+
+
+class BranchNotFoundError(GitWriterError):
+    """The branch does not exist and `create_branch` is not set."""
+
+
+class AuthenticationError(GitWriterError):
+    """The Git host refused the credentials."""
+
+
+class PushRejectedError(GitWriterError):
+    """The remote refused the push for another reason than a concurrent update (hook, rule)."""
+
+
+class ConcurrentUpdateError(GitWriterError):
+    """Every attempt lost the race against other writers of the branch."""
+
+
+# ------------------------------------------------------------------------------- credentials
+
+
+@dataclass(frozen=True)
+class GitCredentials:
+    """How to authenticate to the Git host. Empty: use the user's own setup (ssh-agent, helpers)."""
+
+    ssh_private_key: str | None = None
+    token: str | None = None
+    username: str = "git"  # the HTTPS user name that goes with `token`
+    known_hosts: str | None = None  # known_hosts lines of the host; unset: accept-new
+
+    def secrets(self) -> list[str]:
+        """The values that must never be printed: each secret and each line of the key."""
+        out: list[str] = []
+        for value in (self.ssh_private_key, self.token):
+            if value:
+                out.append(value)
+                out.append(value.strip())
+                out.extend(line.strip() for line in value.splitlines() if len(line.strip()) >= 8)
+        return sorted({s for s in out if s}, key=len, reverse=True)
+
+    def __repr__(self) -> str:  # dataclass repr would print the secrets
+        key = "set" if self.ssh_private_key else "unset"
+        token = "set" if self.token else "unset"
+        return f"GitCredentials(ssh_private_key={key}, token={token}, username={self.username!r})"
+
+
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@\s:]*)(?::[^/@\s]*)?@")
+
+
+def redact_url(text: str) -> str:
+    """Replace the password of every `scheme://user:password@host` in `text` by `***`."""
+
+    def sub(m: re.Match[str]) -> str:
+        if ":" not in m.group(0)[len(m.group("scheme")) :]:
+            return m.group(0)
+        return f"{m.group('scheme')}{m.group('user')}:***@"
+
+    return _USERINFO.sub(sub, text)
+
+
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` with every secret value replaced by `***` and every URL password redacted."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return redact_url(text)
+
+
+@contextlib.contextmanager
+def credentials_env(credentials: GitCredentials | None) -> Iterator[dict[str, str]]:
+    """Environment for Git commands that use `credentials`; the secret files live only inside."""
+    env = {"GIT_TERMINAL_PROMPT": "0"}
+    if credentials is None or not (credentials.ssh_private_key or credentials.token):
+        yield env
+        return
+    tmp = tempfile.mkdtemp(prefix="flux-gitops-cred-")  # mode 0700
+    try:
+        if credentials.ssh_private_key:
+            key = _write_private(Path(tmp, "id"), _with_newline(credentials.ssh_private_key))
+            ssh = ["ssh", "-i", str(key), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes"]
+            if credentials.known_hosts:
+                hosts = _write_private(
+                    Path(tmp, "known_hosts"), _with_newline(credentials.known_hosts)
+                )
+                ssh += ["-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={hosts}"]
+            else:
+                ssh += ["-o", "StrictHostKeyChecking=accept-new"]
+            env["GIT_SSH_COMMAND"] = shlex.join(ssh)
+        if credentials.token:
+            token = _write_private(Path(tmp, "token"), credentials.token.strip())
+            askpass = Path(tmp, "askpass")
+            # Git calls the helper with the prompt ("Username for ...", "Password for ...") as
+            # its argument; the token is read from the 0600 file, never passed on a command line.
+            askpass.write_text(
+                "#!/bin/sh\n"
+                'case "$1" in\n'
+                f"  Username*) printf '%s\\n' {shlex.quote(credentials.username)} ;;\n"
+                f"  *) cat {shlex.quote(str(token))}; echo ;;\n"
+                "esac\n",
+                encoding="utf-8",
+            )
+            askpass.chmod(stat.S_IRWXU)
+            env["GIT_ASKPASS"] = str(askpass)
+        yield env
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _with_newline(text: str) -> str:
+    return text if text.endswith("\n") else text + "\n"
+
+
+def _write_private(path: Path, text: str) -> Path:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    return path
+
+
+# ----------------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One path the commit adds, modifies or deletes."""
+
+    path: str
+    change: ChangeKind
+
+    def __str__(self) -> str:
+        return f"{self.change[0].upper()} {self.path}"
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What a push did (or, with `dry_run`, would do)."""
+
+    commit: str | None  # the commit this call pushed; None when up to date or dry run
+    branch: str  # the branch written: the target, or flux-gitops/<stack> in branch mode
+    head: str | None  # that branch's tip after the call (None: it does not exist)
+    changes: tuple[FileChange, ...] = ()
+    created_scaffolds: tuple[str, ...] = ()
+    dry_run: bool = False
+    diff: str = ""  # unified diff of the change, filled in on dry runs
+    attempts: int = 1
+    # branch mode: the review branch already held exactly this change on the current target tip
+    already_proposed: bool = False
+
+    @property
+    def up_to_date(self) -> bool:
+        return not self.changes
+
+    @property
+    def files(self) -> list[str]:
+        return [c.path for c in self.changes]
+
+
+# ---------------------------------------------------------------------------------- plumbing
+
+
+@dataclass
+class _Remote:
+    url: str  # as given to git (absolute path for local repositories)
+    label: str  # for messages: redacted
+    secrets: list[str]
+    env: dict[str, str]
+    refs: dict[str, str] = field(default_factory=dict)
+    head_branch: str | None = None
+
+
+def _is_local(url: str) -> bool:
+    if url.startswith("file://"):
+        return True
+    if "://" in url:
+        return False
+    # scp-like `host:path` / `user@host:path`: a colon before the first slash
+    first = url.split("/", 1)[0]
+    return ":" not in first
+
+
+def _normalize_url(url: str) -> str:
+    if _is_local(url) and not url.startswith("file://"):
+        return os.path.abspath(os.path.expanduser(url))
+    return url
+
+
+def _check_local(url: str, label: str) -> None:
+    path = Path(url[len("file://") :] if url.startswith("file://") else url)
+    if not path.exists():
+        raise RepositoryNotFoundError(f"repository {label} does not exist")
+    if not path.is_dir():
+        raise RepositoryNotFoundError(f"repository {label} is a file, not a Git repository")
+
+
+class _Work:
+    """A private bare repository in which one operation builds its commit."""
+
+    def __init__(self, path: Path, remote: _Remote) -> None:
+        self.remote = remote
+        if not (path / "HEAD").exists():
+            path.mkdir(parents=True, exist_ok=True)
+            git.Repo.init(path, bare=True)
+        self.repo = git.Repo(path)
+        self.index = str(path / "flux-gitops.index")
+
+    def close(self) -> None:
+        self.repo.close()
+
+    def git(
+        self,
+        *args: str,
+        stdin: bytes | None = None,
+        env: Mapping[str, str] | None = None,
+        check: bool = True,
+    ) -> tuple[int, str, str]:
+        merged = {**self.remote.env, "GIT_INDEX_FILE": self.index, **(env or {})}
+        with contextlib.ExitStack() as stack:
+            istream = None
+            if stdin is not None:
+                istream = stack.enter_context(tempfile.TemporaryFile())
+                istream.write(stdin)
+                istream.seek(0)
+            try:
+                status, out, err = self.repo.git.execute(
+                    ["git", *args],
+                    istream=istream,
+                    with_extended_output=True,
+                    with_exceptions=False,
+                    env=merged,
+                    strip_newline_in_stdout=False,
+                )
+            except git.GitCommandNotFound:
+                raise GitWriterError(
+                    "git is not installed (GitPython needs the git command)"
+                ) from None
+        out_s = out if isinstance(out, str) else out.decode("utf-8", "replace")
+        err_s = err if isinstance(err, str) else err.decode("utf-8", "replace")
+        if check and status != 0:
+            why = _last_lines(scrub(err_s, self.remote.secrets))
+            raise GitWriterError(f"git {args[0]} failed on {self.remote.label}: {why}")
+        return status, out_s, err_s
+
+    # --- reading the remote
+
+    def ls_remote(self) -> None:
+        """Refs of the remote; raises the one-line error for a missing or unreadable repository."""
+        status, out, err = self.git("ls-remote", "--symref", self.remote.url, check=False)
+        if status != 0:
+            raise _classify_read_error(scrub(err, self.remote.secrets), self.remote.label)
+        refs: dict[str, str] = {}
+        head_branch = None
+        for line in out.splitlines():
+            if line.startswith("ref: "):
+                target, _, name = line[len("ref: ") :].partition("\t")
+                if name == "HEAD" and target.startswith("refs/heads/"):
+                    head_branch = target[len("refs/heads/") :]
+                continue
+            sha, _, name = line.partition("\t")
+            refs[name] = sha
+        self.remote.refs = refs
+        self.remote.head_branch = head_branch
+
+    def fetch(self, branch: str, local_ref: str) -> str:
+        """Fetch the tip of `branch` (depth 1) into `local_ref`; its commit id."""
+        self.git(
+            "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--depth=1",
+            self.remote.url, f"+refs/heads/{branch}:{local_ref}",
+        )  # fmt: skip
+        return self.git("rev-parse", "--verify", f"{local_ref}^{{commit}}")[1].strip()
+
+    def tree_entries(self, commit: str | None) -> dict[str, tuple[str, str]]:
+        """{path: (type, object id)} of every blob and tree in `commit`."""
+        if commit is None:
+            return {}
+        out = self.git("ls-tree", "-r", "-t", "-z", "--full-tree", commit)[1]
+        entries: dict[str, tuple[str, str]] = {}
+        for record in out.split("\0"):
+            if not record:
+                continue
+            meta, _, path = record.partition("\t")
+            _mode, kind, sha = meta.split(" ")
+            entries[path] = (kind, sha)
+        return entries
+
+    def read_blobs(self, shas: Iterable[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for sha in set(shas):
+            data = self.repo.odb.stream(bytes.fromhex(sha)).read()
+            out[sha] = data.decode("utf-8", "replace")
+        return out
+
+    def commit_info(self, commit: str) -> tuple[str, list[str]]:
+        """(tree, parents) as the commit object states them (valid in a shallow repository)."""
+        raw = self.git("cat-file", "commit", commit)[1]
+        tree, parents = "", []
+        for line in raw.split("\n"):
+            if not line:
+                break
+            if line.startswith("tree "):
+                tree = line[5:]
+            elif line.startswith("parent "):
+                parents.append(line[7:])
+        return tree, parents
+
+    # --- writing
+
+    def store_blob(self, content: str) -> str:
+        data = content.encode("utf-8")
+        stored = self.repo.odb.store(IStream("blob", len(data), io.BytesIO(data)))
+        return bytes(stored.hexsha).decode("ascii")
+
+    def build_tree(self, base: str | None, updates: Mapping[str, str | None]) -> str:
+        """Tree of `base` with each path set to a blob id, or removed (None)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.index)
+        if base is not None:
+            self.git("read-tree", base)
+        else:
+            self.git("read-tree", "--empty")
+        records = [
+            f"100644 blob {sha}\t{path}\0" if sha else f"0 {_ZERO}\t{path}\0"
+            for path, sha in sorted(updates.items())
+        ]
+        if records:
+            self.git("update-index", "-z", "--index-info", stdin="".join(records).encode())
+        return self.git("write-tree")[1].strip()
+
+    def changes(self, old_tree: str, new_tree: str) -> tuple[FileChange, ...]:
+        out = self.git(
+            "diff-tree", "-r", "-z", "--no-renames", "--name-status", old_tree, new_tree
+        )[1]
+        parts = [p for p in out.split("\0") if p]
+        kinds: dict[str, ChangeKind] = {
+            "A": "added",
+            "M": "modified",
+            "D": "deleted",
+            "T": "modified",
+        }
+        return tuple(
+            FileChange(parts[i + 1], kinds.get(parts[i][0], "modified"))
+            for i in range(0, len(parts), 2)
+        )
+
+    def patch(self, old_tree: str, new_tree: str) -> str:
+        return self.git("diff-tree", "-p", "--no-renames", "--no-color", old_tree, new_tree)[1]
+
+    def commit(self, tree: str, parent: str | None, message: str, author: tuple[str, str]) -> str:
+        name, email = author
+        ident = {
+            "GIT_AUTHOR_NAME": name,
+            "GIT_AUTHOR_EMAIL": email,
+            "GIT_COMMITTER_NAME": name,
+            "GIT_COMMITTER_EMAIL": email,
+        }
+        args = ["commit-tree", tree, *(["-p", parent] if parent else []), "-F", "-"]
+        return self.git(*args, stdin=message.encode("utf-8"), env=ident)[1].strip()
+
+    def push(self, commit: str, branch: str, expect: str | None) -> tuple[str, str]:
+        """Push `commit` to `branch`: ("ok", ""), ("retry", why) or ("rejected", why).
+
+        `expect` given: force-with-lease (the review branch, owned by this stack); otherwise a
+        plain fast-forward push, which the server refuses when another writer got there first.
+        """
+        ref = f"refs/heads/{branch}"
+        args = ["push", "--porcelain", "--no-verify"]
+        if expect is not None:
+            args.append(f"--force-with-lease={ref}:{'' if expect == _ZERO else expect}")
+            refspec = f"+{commit}:{ref}"
+        else:
+            refspec = f"{commit}:{ref}"
+        status, out, err = self.git(*args, self.remote.url, refspec, check=False)
+        out = scrub(out, self.remote.secrets)
+        err = scrub(err, self.remote.secrets)
+        for line in out.splitlines():
+            fields = line.split("\t")
+            if len(fields) < 3 or not fields[1].endswith(f":{ref}"):
+                continue
+            flag, summary = fields[0], fields[2]
+            if flag in (" ", "+", "*", "="):
+                return "ok", ""
+            if flag == "!":
+                reason = _reason(summary, err)
+                if any(s in summary for s in ("non-fast-forward", "fetch first", "stale info")):
+                    return "retry", reason
+                if "cannot lock ref" in summary or "failed to update ref" in summary:
+                    return "retry", reason  # two pushes hit the server's ref lock at once
+                return "rejected", reason
+        if status == 0:
+            return "ok", ""
+        raise _classify_read_error(err, self.remote.label)
+
+
+def _reason(summary: str, err: str) -> str:
+    # "[remote rejected] (pre-receive hook declined)" -> "pre-receive hook declined", plus
+    # what the hook printed ("remote: ..." lines), which usually says why.
+    m = re.search(r"\((.*)\)\s*$", summary)
+    reason = m.group(1) if m else summary.strip()
+    remote = [
+        line[len("remote:") :].strip()
+        for line in err.splitlines()
+        if line.startswith("remote:") and line[len("remote:") :].strip()
+    ]
+    if remote:
+        reason += ": " + "; ".join(remote)
+    return reason
+
+
+def _last_lines(err: str) -> str:
+    lines = [
+        line.strip() for line in err.splitlines() if line.strip() and not line.startswith("hint:")
+    ]
+    fatal = [line for line in lines if line.startswith(("fatal:", "error:", "ERROR:"))]
+    return (fatal[0] if fatal else lines[-1] if lines else "no error message").strip()
+
+
+_AUTH_ERRORS = (
+    "authentication failed",
+    "permission denied",
+    "could not read username",
+    "could not read password",
+    "invalid username or password",
+    "host key verification failed",
+)
+_MISSING_ERRORS = (
+    "not found",
+    "does not appear to be a git repository",
+    "does not exist",
+    "no such file",
+    "not a git repository",
+)
+
+
+def _classify_read_error(err: str, label: str) -> GitWriterError:
+    low = err.lower()
+    msg = _last_lines(err)
+    if any(s in low for s in _AUTH_ERRORS):
+        return AuthenticationError(f"cannot authenticate to {label}: {msg}")
+    if any(s in low for s in _MISSING_ERRORS):
+        return RepositoryNotFoundError(
+            f"repository {label} does not exist or cannot be read: {msg}"
+        )
+    return GitWriterError(f"cannot reach {label}: {msg}")
+
+
+@contextlib.contextmanager
+def _session(
+    repo_url: str, credentials: GitCredentials | None, workdir: str | os.PathLike[str] | None
+) -> Iterator[_Work]:
+    url = _normalize_url(repo_url)
+    secrets = credentials.secrets() if credentials else []
+    label = scrub(repo_url, secrets)
+    if _is_local(url):
+        _check_local(url, label)
+    with credentials_env(credentials) as env, contextlib.ExitStack() as stack:
+        if workdir is None:
+            path = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="flux-gitops-")))
+        else:
+            path = Path(workdir)
+        work = _Work(path, _Remote(url=url, label=label, secrets=secrets, env=env))
+        try:
+            yield work
+        finally:
+            work.close()
+
+
+# ------------------------------------------------------------------------------------ inputs
+
+
+def _check_path(path: str) -> str:
+    parts = path.split("/")
+    if (
+        not path
+        or any(ord(ch) < 0x20 or ch == "\x7f" for ch in path)
+        or path.startswith("/")
+        or "\\" in path
+        or any(p in ("", ".", "..") for p in parts)
+        or any(p.lower() == ".git" for p in parts)
+    ):
+        raise GitWriterError(f"{path!r} is not a relative POSIX path inside the repository")
+    return path
+
+
+def _check_conflicts(paths: Iterable[str], tip: Mapping[str, tuple[str, str]]) -> None:
+    """A file must not replace a directory, nor a directory a file: that would silently delete
+    whatever people keep there (`git update-index` replaces such entries without a word)."""
+    wanted = sorted(paths)
+    wanted_set = set(wanted)
+    for path in wanted:
+        entry = tip.get(path)
+        if entry is not None and entry[0] != "blob":
+            raise GitWriterError(
+                f"{path} is a {'directory' if entry[0] == 'tree' else 'submodule'} in the "
+                "repository; refusing to replace it by a file"
+            )
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            parent = "/".join(parts[:i])
+            if tip.get(parent, ("tree", ""))[0] != "tree" or parent in wanted_set:
+                raise GitWriterError(
+                    f"{parent} is a file; refusing to replace it by the directory of {path}"
+                )
+
+
+def _exists(path: str, tip: Mapping[str, tuple[str, str]]) -> bool:
+    return path.rstrip("/") in tip
+
+
+def _subject_and_body(prefix: str, stack: str, changes: tuple[FileChange, ...]) -> str:
+    written = sum(1 for c in changes if c.change != "deleted")
+    deleted = len(changes) - written
+
+    def n(count: int) -> str:
+        return f"{count} file{'s' if count != 1 else ''}"
+
+    what = []
+    if written:
+        what.append(f"update {n(written)}")
+    if deleted:
+        what.append(f"remove {n(deleted)}")
+    body = "\n".join(str(c) for c in changes)
+    return f"{prefix}: {', '.join(what)}\n\n{body}\n\nFlux-Gitops-Stack: {stack}\n"
+
+
+def _sleep_backoff(attempt: int) -> None:
+    time.sleep(min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt) * random.uniform(0.5, 1.5))
+
+
+def _author(author: tuple[str, str] | object) -> tuple[str, str]:
+    if isinstance(author, tuple):
+        return (str(author[0]), str(author[1]))
+    name, email = getattr(author, "name", None), getattr(author, "email", None)
+    if not isinstance(name, str) or not isinstance(email, str):
+        raise TypeError("author must be (name, email) or have .name and .email")
+    return (name, email)
+
+
+# --------------------------------------------------------------------------------- operations
+
+
+def push_files(
+    repo_url: str,
+    branch: str,
+    files: RepoFiles,
+    *,
+    stack: str,
+    author: tuple[str, str] | object = ("flux-gitops", "flux-gitops@noreply.invalid"),
+    message: str | None = None,
+    push_mode: PushMode = "direct",
+    create_branch: bool = False,
+    credentials: GitCredentials | None = None,
+    workdir: str | os.PathLike[str] | None = None,
+    dry_run: bool = False,
+    max_retries: int = 5,
+    remove: Iterable[str] = (),
+) -> PushResult:
+    """Commit `files` of `stack` on top of `branch` of `repo_url` and push, in one commit.
+
+    Managed and fleet files are overwritten; scaffolds are created only where neither their
+    guard path nor their own path exists. `remove` lists managed paths this stack no longer
+    renders; they are deleted in the same commit (never fleet paths). `push_mode="branch"`
+    pushes to `flux-gitops/<stack>`, rebuilt from the tip of `branch` every time.
+    `message` is the subject prefix, `flux-gitops(<stack>)` by default.
+    """
+    if push_mode not in ("direct", "branch"):
+        raise GitWriterError(f"push mode {push_mode!r} is not direct or branch")
+    for path in files:
+        _check_path(path)
+    removals = sorted({_check_path(p) for p in remove} - set(files))
+    for path in removals:
+        if path.startswith(FLEET_PREFIX):
+            raise GitWriterError(f"{path} is a fleet file; no stack deletes fleet files")
+    who = _author(author)
+    prefix = message or f"flux-gitops({stack})"
+    target_ref = f"refs/heads/{branch}"
+    write_branch = f"{REVIEW_BRANCH_PREFIX}{stack}" if push_mode == "branch" else branch
+
+    with _session(repo_url, credentials, workdir) as work:
+        label = work.remote.label
+        for attempt in range(max_retries + 1):
+            work.ls_remote()
+            refs = work.remote.refs
+            if target_ref in refs:
+                base: str | None = work.fetch(branch, _LOCAL_TARGET)
+            elif not create_branch:
+                raise BranchNotFoundError(
+                    f"branch {branch!r} does not exist in {label}; create it, or set "
+                    "createBranch: true in flux-gitops:git"
+                )
+            elif work.remote.head_branch and f"refs/heads/{work.remote.head_branch}" in refs:
+                base = work.fetch(work.remote.head_branch, _LOCAL_TARGET)
+            else:
+                base = None  # empty repository: the first commit is a root commit
+            tip = work.tree_entries(base)
+            base_tree = work.commit_info(base)[0] if base else _EMPTY_TREE
+
+            updates: dict[str, str | None] = {}
+            created: list[str] = []
+            for path, f in files.items():
+                if f.kind == "scaffold":
+                    if _exists(f.guard_path, tip) or _exists(path, tip):
+                        continue
+                    created.append(path)
+                updates[path] = work.store_blob(f.content)
+            _check_conflicts(updates, tip)
+            for path in removals:
+                if tip.get(path, ("", ""))[0] == "blob":
+                    updates[path] = None
+            tree = work.build_tree(base, updates)
+            changes = work.changes(base_tree, tree)
+
+            expect: str | None = None
+            if push_mode == "branch":
+                current = refs.get(f"refs/heads/{write_branch}")
+                expect = current or _ZERO
+                if current and changes:
+                    review = work.fetch(write_branch, _LOCAL_REVIEW)
+                    r_tree, r_parents = work.commit_info(review)
+                    if r_tree == tree and r_parents == ([base] if base else []):
+                        # the review branch already holds exactly this change on this tip
+                        diff = work.patch(base_tree, tree) if dry_run else ""
+                        return PushResult(
+                            None,
+                            write_branch,
+                            review,
+                            changes,
+                            (),
+                            dry_run,
+                            diff,
+                            attempt + 1,
+                            True,
+                        )
+            head = base if push_mode == "direct" else refs.get(f"refs/heads/{write_branch}")
+            if not changes:
+                return PushResult(None, write_branch, head, (), (), dry_run, attempts=attempt + 1)
+            created_t = tuple(c.path for c in changes if c.path in created)
+            if dry_run:
+                diff = work.patch(base_tree, tree)
+                return PushResult(
+                    None, write_branch, head, changes, created_t, True, diff, attempt + 1
+                )
+
+            commit = work.commit(tree, base, _subject_and_body(prefix, stack, changes), who)
+            outcome, reason = work.push(commit, write_branch, expect)
+            if outcome == "ok":
+                return PushResult(
+                    commit, write_branch, commit, changes, created_t, attempts=attempt + 1
+                )
+            if outcome == "rejected":
+                raise PushRejectedError(f"push to {write_branch} of {label} rejected: {reason}")
+            if attempt < max_retries:
+                _sleep_backoff(attempt)
+        raise ConcurrentUpdateError(
+            f"push to {write_branch} of {label} failed {max_retries + 1} times: other writers kept "
+            "updating the branch; run again"
+        )
+
+
+def delete_files(
+    repo_url: str,
+    branch: str,
+    paths: RepoFiles | Iterable[str],
+    *,
+    stack: str,
+    author: tuple[str, str] | object = ("flux-gitops", "flux-gitops@noreply.invalid"),
+    message: str | None = None,
+    push_mode: PushMode = "direct",
+    credentials: GitCredentials | None = None,
+    workdir: str | os.PathLike[str] | None = None,
+    dry_run: bool = False,
+    max_retries: int = 5,
+) -> PushResult:
+    """Remove this stack's managed files in one commit (same retries and push modes as a push).
+
+    Given a `RepoFiles`, only its managed files are removed; given paths, they must be managed
+    paths of this stack: fleet files (core-apps/sources/) are refused. A missing branch or
+    missing files are not an error: there is nothing to remove.
+    """
+    if isinstance(paths, RepoFiles):
+        wanted = sorted(paths.of_kind("managed"))
+    else:
+        wanted = sorted(set(paths))
+    try:
+        return push_files(
+            repo_url,
+            branch,
+            RepoFiles(),
+            stack=stack,
+            author=author,
+            message=message,
+            push_mode=push_mode,
+            credentials=credentials,
+            workdir=workdir,
+            dry_run=dry_run,
+            max_retries=max_retries,
+            remove=wanted,
+        )
+    except BranchNotFoundError:
+        name = f"{REVIEW_BRANCH_PREFIX}{stack}" if push_mode == "branch" else branch
+        return PushResult(None, name, None, (), (), dry_run)
+
+
+def read_state(
+    repo_url: str,
+    branch: str,
+    files: RepoFiles | Iterable[str],
+    *,
+    credentials: GitCredentials | None = None,
+    workdir: str | os.PathLike[str] | None = None,
+) -> dict[str, str | None]:
+    """{path: content on the tip of `branch`, or None when absent} for each path of `files`.
+
+    A missing branch reads as every file absent; a missing repository is an error.
+    """
+    paths = sorted(files) if isinstance(files, RepoFiles) else sorted(set(files))
+    for path in paths:
+        _check_path(path)
+    with _session(repo_url, credentials, workdir) as work:
+        work.ls_remote()
+        if f"refs/heads/{branch}" not in work.remote.refs:
+            return dict.fromkeys(paths)
+        tip = work.tree_entries(work.fetch(branch, _LOCAL_TARGET))
+        blobs = {p: tip[p][1] for p in paths if p in tip and tip[p][0] == "blob"}
+        contents = work.read_blobs(blobs.values())
+        return {p: contents[blobs[p]] if p in blobs else None for p in paths}
+
+
+def drift(files: RepoFiles, state: Mapping[str, str | None]) -> dict[str, str]:
+    """Managed and fleet paths that differ in the repository: {path: "modified" | "missing"}."""
+    out: dict[str, str] = {}
+    for path, f in files.items():
+        if f.kind == "scaffold":
+            continue
+        actual = state.get(path)
+        if actual is None:
+            out[path] = "missing"
+        elif actual != f.content:
+            out[path] = "modified"
+    return out
+
+
+# ------------------------------------------------------------------------------ CLI front end
+
+
+def push_files_for(
+    settings: GitSettings,
+    stack: str,
+    files: RepoFiles,
+    *,
+    repo: str | None = None,
+    branch: str | None = None,
+    credentials: GitCredentials | None = None,
+    dry_run: bool = False,
+    workdir: str | os.PathLike[str] | None = None,
+    max_retries: int = 5,
+) -> PushResult:
+    """`push_files` with everything taken from the stack's `git` settings.
+
+    `repo` and `branch` override `pushUrl`/`url` and `branch`. Without `credentials` Git uses
+    the user's own setup (ssh-agent, credential helpers), which is what `fluxboot push` wants.
+    """
+    return push_files(
+        repo or settings.push_url or settings.url,
+        branch or settings.branch,
+        files,
+        stack=stack,
+        author=(settings.author.name, settings.author.email),
+        push_mode=settings.push_mode,
+        create_branch=settings.create_branch,
+        credentials=credentials,
+        workdir=workdir,
+        dry_run=dry_run,
+        max_retries=max_retries,
+    )
+
+
+def format_result(result: PushResult, repo_url: str) -> str:
+    """What `fluxboot push` prints: the commit id or "up to date", then the files."""
+    where = f"{result.branch} of {redact_url(repo_url)}"
+    if result.up_to_date:
+        tip = f" at {result.head[:12]}" if result.head else ""
+        return f"{where} is up to date{tip}\n"
+    files = "".join(f"  {c}\n" for c in result.changes)
+    count = f"{len(result.changes)} file{'s' if len(result.changes) != 1 else ''}"
+    if result.already_proposed:
+        return f"{where} already holds this change at {(result.head or '')[:12]}\n{files}"
+    if result.dry_run:
+        return f"dry run: would commit {count} to {where}\n{files}\n{result.diff}"
+    return f"pushed {result.commit} to {where} ({count})\n{files}"
+
+
+def push_stack(
+    settings: GitSettings,
+    stack: str,
+    files: RepoFiles,
+    *,
+    repo: str | None = None,
+    branch: str | None = None,
+    dry_run: bool = False,
+    credentials: GitCredentials | None = None,
+    out: TextIO | None = None,
+) -> PushResult:
+    """`fluxboot push STACK`: push the rendered `files` and print what happened."""
+    result = push_files_for(
+        settings, stack, files, repo=repo, branch=branch, credentials=credentials, dry_run=dry_run
+    )
+    (out or sys.stdout).write(format_result(result, repo or settings.push_url or settings.url))
+    return result
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of `fluxboot push`."""
+    parser.add_argument("stack", help="stack (cluster) whose files are pushed")
+    parser.add_argument(
+        "--repo", help="repository URL or local path (default: git.pushUrl, then git.url)"
+    )
+    parser.add_argument("--branch", help="branch to commit to (default: git.branch)")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the file-level diff and change nothing"
+    )
+
+
+def run(
+    args: argparse.Namespace,
+    files_for_stack: Callable[[str], tuple[GitSettings, RepoFiles]],
+    out: TextIO | None = None,
+) -> int:
+    """Run `fluxboot push` with parsed `args`; `files_for_stack(stack)` renders the stack."""
+    settings, files = files_for_stack(args.stack)
+    push_stack(
+        settings,
+        args.stack,
+        files,
+        repo=args.repo,
+        branch=args.branch,
+        dry_run=args.dry_run,
+        out=out,
+    )
+    return 0
+
+
+__all__ = [
+    "AuthenticationError",
+    "BranchNotFoundError",
+    "ConcurrentUpdateError",
+    "FileChange",
+    "GitCredentials",
+    "GitWriterError",
+    "PushRejectedError",
+    "PushResult",
+    "RepoFile",
+    "RepoFiles",
+    "RepositoryNotFoundError",
+    "credentials_env",
+    "delete_files",
+    "drift",
+    "format_result",
+    "push_files",
+    "push_files_for",
+    "push_stack",
+    "read_state",
+    "redact_url",
+    "scrub",
+]
