@@ -17,11 +17,18 @@ $(BIN)/fluxboot: pyproject.toml
 
 setup: $(BIN)/fluxboot
 
-## Render both clusters' GitOps files on the built-in defaults into ./out and show the tree.
+QUICKSTART := .quickstart/gitops.git
+
+## Create a local bare GitOps repository, commit both clusters' files into it (built-in
+## defaults, no cluster, no Pulumi CLI), and show the resulting tree.
 quickstart: setup
-	rm -rf out
-	$(BIN)/fluxboot render --all --out out
-	@cd out && find . -type f | sort | sed 's|^\./||'
+	rm -rf .quickstart
+	git init --quiet --bare --initial-branch=main $(QUICKSTART)
+	$(BIN)/fluxboot push k8s-01 --repo $(QUICKSTART) --create-branch
+	$(BIN)/fluxboot push k8s-02 --repo $(QUICKSTART)
+	@echo "== $(QUICKSTART), branch main:"
+	@git --git-dir=$(QUICKSTART) log --oneline main
+	@git --git-dir=$(QUICKSTART) ls-tree -r --name-only main
 
 lint: setup
 	$(BIN)/ruff check .
@@ -33,4 +40,4 @@ test: lint
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .quickstart .pytest_cache .mypy_cache .ruff_cache

@@ -13,6 +13,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from components import git_writer
+from components.config import GitSettings
 from components.config_sources import list_stacks
 from components.errors import ConfigError, FluxGitopsError, ValidationError
 from components.pipeline import render_stack
@@ -59,6 +61,19 @@ def cmd_render(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_push(args: argparse.Namespace) -> int:
+    """Commit a stack's rendered files to the GitOps repository (same code as `pulumi up`)."""
+
+    def files_for(stack: str) -> tuple[GitSettings, RepoFiles]:
+        rendered = render_stack(args.project, stack, args.manifests_dir)
+        git = rendered.config.settings.git
+        if args.create_branch:
+            git = git.model_copy(update={"create_branch": True})
+        return git, rendered.files
+
+    return git_writer.run(args, files_for)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fluxboot",
@@ -91,6 +106,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--list", action="store_true", help="print the paths with their kind instead"
     )
     render.set_defaults(func=cmd_render)
+
+    push = sub.add_parser(
+        "push", help="commit a stack's files to the GitOps repository, as `pulumi up` does"
+    )
+    git_writer.add_arguments(push)
+    push.add_argument(
+        "--create-branch",
+        action="store_true",
+        help="create the branch when it does not exist (as git.createBranch)",
+    )
+    push.set_defaults(func=cmd_push)
     return parser
 
 

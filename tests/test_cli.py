@@ -144,3 +144,49 @@ def test_console_script_runs_without_pulumi_cli(tmp_path: Path, manifests_dir: P
     )
     assert done.returncode == 0, done.stderr
     assert "managed   clusters/k8s-01/apps.yaml" in done.stdout.splitlines()
+
+
+def test_push_writes_both_stacks_then_is_up_to_date(
+    tmp_path: Path, manifests_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    remote = tmp_path / "gitops.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    assert (
+        run(PROJECT_DIR, manifests_dir, "push", "k8s-01", "--repo", str(remote), "--create-branch")
+        == 0
+    )
+    assert run(PROJECT_DIR, manifests_dir, "push", "k8s-02", "--repo", str(remote)) == 0
+    capsys.readouterr()
+    assert run(PROJECT_DIR, manifests_dir, "push", "k8s-02", "--repo", str(remote)) == 0
+    assert "is up to date" in capsys.readouterr().out
+    listed = subprocess.run(
+        ["git", "--git-dir", str(remote), "ls-tree", "-r", "--name-only", "main"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()
+    expected = sorted(set(tree(GOLDEN_DIR / "k8s-01")) | set(tree(GOLDEN_DIR / "k8s-02")))
+    assert listed == expected
+    blob = subprocess.run(
+        ["git", "--git-dir", str(remote), "show", "main:clusters/k8s-02/apps.yaml"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    assert blob == (GOLDEN_DIR / "k8s-02" / "clusters/k8s-02/apps.yaml").read_bytes()
+
+
+def test_push_to_a_missing_branch_without_create_branch_fails_cleanly(
+    tmp_path: Path, manifests_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    remote = tmp_path / "gitops.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    assert run(PROJECT_DIR, manifests_dir, "push", "k8s-01", "--repo", str(remote)) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("fluxboot push: ") and "main" in line
+    refs = subprocess.run(
+        ["git", "--git-dir", str(remote), "for-each-ref"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert refs.stdout == ""
