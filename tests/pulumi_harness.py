@@ -1,0 +1,154 @@
+"""Pulumi mocks that record what the engine would be asked: resources, options, outputs.
+
+`run(program)` runs `program` under `pulumi.runtime.set_mocks` and returns a `Recording`: every
+RegisterResource request by resource name (type, parent, dependencies, provider, retainOnDelete,
+additionalSecretOutputs, inputs with secrets still wrapped) and every component's registered
+outputs. Dynamic resources run their provider's real `create()`, as the engine would on `up`.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import dill  # pulumi's own dependency: how dynamic providers are serialized
+import pulumi
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockMonitor
+
+PROVIDER_KEY = "__provider"
+
+
+@dataclass
+class Registered:
+    """One RegisterResource request."""
+
+    type: str
+    name: str
+    urn: str
+    custom: bool
+    parent: str
+    dependencies: list[str]
+    provider: str
+    retain_on_delete: bool
+    additional_secret_outputs: list[str]
+    inputs: dict[str, Any]  # secrets still wrapped (rpc secret signature)
+
+
+@dataclass
+class Recording:
+    resources: dict[str, Registered] = field(default_factory=dict)
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # urn -> registered outputs
+    by_urn: dict[str, Registered] = field(default_factory=dict)
+
+    def of_type(self, prefix: str) -> list[Registered]:
+        return [r for r in self.resources.values() if r.type.startswith(prefix)]
+
+    def name_of(self, urn: str) -> str:
+        return self.by_urn[urn].name
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    def new_resource(
+        self, args: pulumi.runtime.MockResourceArgs
+    ) -> tuple[str | None, dict[str, Any]]:
+        inputs = dict(args.inputs)
+        if args.typ.startswith("pulumi-python:dynamic") and PROVIDER_KEY in inputs:
+            provider = dill.loads(base64.b64decode(rpc.unwrap_rpc_secret(inputs[PROVIDER_KEY])))
+            props = {k: v for k, v in inputs.items() if k != PROVIDER_KEY}
+            result = provider.create(props)
+            return result.id, dict(result.outs or {})
+        return f"{args.name}-id", inputs
+
+    def call(
+        self, args: pulumi.runtime.MockCallArgs
+    ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return {}, None
+
+
+class _Monitor(MockMonitor):
+    def __init__(self, recording: Recording) -> None:
+        super().__init__(_Mocks())
+        self.recording = recording
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        reg = Registered(
+            type=request.type,
+            name=request.name,
+            urn=response.urn,
+            custom=request.custom,
+            parent=request.parent,
+            dependencies=list(request.dependencies),
+            provider=request.provider,
+            retain_on_delete=bool(request.retainOnDelete),
+            additional_secret_outputs=list(request.additionalSecretOutputs),
+            inputs=rpc.deserialize_properties(request.object),
+        )
+        self.recording.resources[request.name] = reg
+        self.recording.by_urn[response.urn] = reg
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:
+        self.recording.outputs[request.urn] = rpc.deserialize_properties(request.outputs)
+        return super().RegisterResourceOutputs(request)
+
+
+def run(program: Callable[[], Any], stack: str = "k8s-01") -> Recording:
+    """Run `program` to completion under mocks; return what it registered."""
+    recording = Recording()
+    pulumi.runtime.set_mocks(
+        _Mocks(), project="flux-gitops", stack=stack, preview=False, monitor=_Monitor(recording)
+    )
+
+    @pulumi.runtime.test
+    def _program() -> Any:
+        return program()
+
+    _program()
+    return recording
+
+
+def plain_strings(value: Any) -> Iterator[str]:
+    """Every string in `value` that is NOT inside a Pulumi secret."""
+    if rpc.is_rpc_secret(value):
+        return
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from plain_strings(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from plain_strings(v)
+
+
+def assert_never_plain(recording: Recording, secrets: list[str]) -> None:
+    """No secret, nor its base64 form, appears outside a secret in any input or output."""
+    needles = [s for s in secrets if s] + [
+        base64.b64encode(s.encode()).decode() for s in secrets if s
+    ]
+    places: list[tuple[str, Any]] = [
+        (f"inputs of {r.name}", r.inputs) for r in recording.resources.values()
+    ]
+    places += [
+        (f"outputs of {recording.name_of(urn)}", out) for urn, out in recording.outputs.items()
+    ]
+    for where, value in places:
+        for text in plain_strings(value):
+            for needle in needles:
+                assert needle not in text, f"a secret appears in plain text in the {where}"
+
+
+def flux_manifests_dir() -> Any:
+    import os
+    from pathlib import Path
+
+    configured = os.environ.get("FLUX_MANIFESTS_DIR")
+    return (
+        Path(configured)
+        if configured
+        else Path(__file__).resolve().parents[1].parent / "shared" / "flux"
+    )
