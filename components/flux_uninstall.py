@@ -23,7 +23,8 @@ step in front:
    object of every `*.toolkit.fluxcd.io` CRD, in all namespaces;
 4. (`uninstall_flux(..., delete=True)` only) delete the remaining Flux components, the CRDs, and
    the namespace unless `keep_namespace`. Under Pulumi, step 4 is Pulumi's own deletion of the
-   FluxInstall resources.
+   FluxInstall resources (pulumi-kubernetes treats an object already gone, like the controller
+   Deployments of step 2, as deleted: `await.Deletion` ignores NotFound).
 
 `FluxUninstall` is a Pulumi dynamic resource whose `delete()` runs steps 1-3. It must be deleted
 before every other Flux resource of the stack, so it is created *after* all of them: it depends
