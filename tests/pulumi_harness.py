@@ -1,49 +1,66 @@
-"""Pulumi mocks that record the whole resource graph, for component and program tests.
+"""Pulumi mocks that record what the engine would be asked: resources, options, outputs.
 
-`pulumi.runtime.set_mocks` gives each resource's inputs to `Mocks.new_resource`, but not its
-parent, dependencies or options; this monitor keeps the full registration request, and the raw
-(serialized) inputs and outputs, in which a Pulumi secret is still wrapped, so a test can prove
-that a secret value never appears unwrapped.
+`run(program)` runs `program` under `pulumi.runtime.set_mocks` and returns a `Recording`: every
+RegisterResource request by resource name (type, parent, dependencies, provider, retainOnDelete,
+additionalSecretOutputs, inputs with secrets still wrapped) and every component's registered
+outputs. Dynamic resources run their provider's real `create()`, as the engine would on `up`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import base64
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import dill  # pulumi's own dependency: how dynamic providers are serialized
 import pulumi
-from google.protobuf import json_format
-from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime.rpc import (
-    _special_secret_sig,
-    _special_sig_key,
-    deserialize_properties_unwrap_secrets,
-)
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockMonitor
+
+PROVIDER_KEY = "__provider"
 
 
 @dataclass
-class Registration:
+class Registered:
+    """One RegisterResource request."""
+
     type: str
     name: str
     urn: str
+    custom: bool
     parent: str
     dependencies: list[str]
     provider: str
-    custom: bool
-    inputs: dict[str, Any]  # deserialized, secrets unwrapped
-    raw_inputs: dict[str, Any]  # serialized, secrets still wrapped
-    additional_secret_outputs: list[str]
     retain_on_delete: bool
-    delete_before_replace: bool
-    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    additional_secret_outputs: list[str]
+    inputs: dict[str, Any]  # secrets still wrapped (rpc secret signature)
+
+
+@dataclass
+class Recording:
+    resources: dict[str, Registered] = field(default_factory=dict)
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # urn -> registered outputs
+    by_urn: dict[str, Registered] = field(default_factory=dict)
+
+    def of_type(self, prefix: str) -> list[Registered]:
+        return [r for r in self.resources.values() if r.type.startswith(prefix)]
+
+    def name_of(self, urn: str) -> str:
+        return self.by_urn[urn].name
 
 
 class _Mocks(pulumi.runtime.Mocks):
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        if args.typ.startswith("pulumi:providers:"):
-            return f"{args.name}-id", args.inputs
-        return f"{args.name}-id", dict(args.inputs)
+    def new_resource(
+        self, args: pulumi.runtime.MockResourceArgs
+    ) -> tuple[str | None, dict[str, Any]]:
+        inputs = dict(args.inputs)
+        if args.typ.startswith("pulumi-python:dynamic") and PROVIDER_KEY in inputs:
+            provider = dill.loads(base64.b64decode(rpc.unwrap_rpc_secret(inputs[PROVIDER_KEY])))
+            props = {k: v for k, v in inputs.items() if k != PROVIDER_KEY}
+            result = provider.create(props)
+            return result.id, dict(result.outs or {})
+        return f"{args.name}-id", inputs
 
     def call(
         self, args: pulumi.runtime.MockCallArgs
@@ -51,89 +68,75 @@ class _Mocks(pulumi.runtime.Mocks):
         return {}, None
 
 
-class RecordingMonitor(pulumi_mocks.MockMonitor):
-    """MockMonitor that keeps every registration and every registered output."""
-
-    def __init__(self) -> None:
+class _Monitor(MockMonitor):
+    def __init__(self, recording: Recording) -> None:
         super().__init__(_Mocks())
-        self.registrations: list[Registration] = []
-        self.raw_outputs: dict[str, dict[str, Any]] = {}
+        self.recording = recording
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
-        self.registrations.append(
-            Registration(
-                type=request.type,
-                name=request.name,
-                urn=response.urn,
-                parent=request.parent,
-                dependencies=list(request.dependencies),
-                provider=request.provider,
-                custom=request.custom,
-                inputs=deserialize_properties_unwrap_secrets(request.object)[0]
-                if request.object
-                else {},
-                raw_inputs=json_format.MessageToDict(request.object),
-                additional_secret_outputs=list(request.additionalSecretOutputs),
-                retain_on_delete=request.retainOnDelete,
-                delete_before_replace=request.deleteBeforeReplace,
-                property_dependencies={
-                    k: list(v.urns) for k, v in request.propertyDependencies.items()
-                },
-            )
+        reg = Registered(
+            type=request.type,
+            name=request.name,
+            urn=response.urn,
+            custom=request.custom,
+            parent=request.parent,
+            dependencies=list(request.dependencies),
+            provider=request.provider,
+            retain_on_delete=bool(request.retainOnDelete),
+            additional_secret_outputs=list(request.additionalSecretOutputs),
+            inputs=rpc.deserialize_properties(request.object),
         )
+        self.recording.resources[request.name] = reg
+        self.recording.by_urn[response.urn] = reg
         return response
 
     def RegisterResourceOutputs(self, request: Any) -> Any:
-        self.raw_outputs[request.urn] = json_format.MessageToDict(request.outputs)
+        self.recording.outputs[request.urn] = rpc.deserialize_properties(request.outputs)
         return super().RegisterResourceOutputs(request)
 
-    # ------------------------------------------------------------------------------- queries
 
-    def of_type(self, type_: str) -> list[Registration]:
-        return [r for r in self.registrations if r.type == type_]
-
-    def by_urn(self, urn: str) -> Registration:
-        return next(r for r in self.registrations if r.urn == urn)
-
-    def named(self, name: str) -> Registration:
-        return next(r for r in self.registrations if r.name == name)
-
-
-def plain_strings(raw: Any) -> Iterator[str]:
-    """Every string in a serialized value that is NOT inside a Pulumi secret wrapper."""
-    if isinstance(raw, dict):
-        if raw.get(_special_sig_key) == _special_secret_sig:
-            return
-        for value in raw.values():
-            yield from plain_strings(value)
-    elif isinstance(raw, list):
-        for value in raw:
-            yield from plain_strings(value)
-    elif isinstance(raw, str):
-        yield raw
-
-
-def leaks(monitor: RecordingMonitor, secret: str) -> list[str]:
-    """Where `secret` appears unwrapped, in any resource's inputs or any registered outputs."""
-    found = [
-        f"inputs of {r.type} {r.name}"
-        for r in monitor.registrations
-        if any(secret in s for s in plain_strings(r.raw_inputs))
-    ]
-    found += [
-        f"outputs of {urn}"
-        for urn, raw in monitor.raw_outputs.items()
-        if any(secret in s for s in plain_strings(raw))
-    ]
-    return found
-
-
-def install(
-    project: str = "flux-gitops", stack: str = "k8s-01", preview: bool = False
-) -> RecordingMonitor:
-    monitor = RecordingMonitor()
+def run(program: Callable[[], Any], stack: str = "k8s-01") -> Recording:
+    """Run `program` to completion under mocks; return what it registered."""
+    recording = Recording()
     pulumi.runtime.set_mocks(
-        monitor.mocks, project=project, stack=stack, preview=preview, monitor=monitor
+        _Mocks(), project="flux-gitops", stack=stack, preview=False, monitor=_Monitor(recording)
     )
-    return monitor
+
+    @pulumi.runtime.test
+    def _program() -> Any:
+        return program()
+
+    _program()
+    return recording
+
+
+def plain_strings(value: Any) -> Iterator[str]:
+    """Every string in `value` that is NOT inside a Pulumi secret."""
+    if rpc.is_rpc_secret(value):
+        return
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from plain_strings(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from plain_strings(v)
+
+
+def assert_never_plain(recording: Recording, secrets: list[str]) -> None:
+    """No secret, nor its base64 form, appears outside a secret in any input or output."""
+    needles = [s for s in secrets if s] + [
+        base64.b64encode(s.encode()).decode() for s in secrets if s
+    ]
+    places: list[tuple[str, Any]] = [
+        (f"inputs of {r.name}", r.inputs) for r in recording.resources.values()
+    ]
+    places += [
+        (f"outputs of {recording.name_of(urn)}", out) for urn, out in recording.outputs.items()
+    ]
+    for where, value in places:
+        for text in plain_strings(value):
+            for needle in needles:
+                assert needle not in text, f"a secret appears in plain text in the {where}"

@@ -276,11 +276,17 @@ def _awaited(value: Awaitable[bool]) -> pulumi.Output[bool]:
 
 
 MOCKS = _Mocks()
-pulumi.runtime.set_mocks(MOCKS, preview=False)
+
+
+@pytest.fixture
+def git_mocks() -> _Mocks:
+    # set here, not at import: other test modules install their own mocks
+    pulumi.runtime.set_mocks(MOCKS, preview=False)
+    return MOCKS
 
 
 @pulumi.runtime.test  # type: ignore[untyped-decorator,unused-ignore]
-def test_resource_registers_with_secret_credentials() -> pulumi.Output[Any]:
+def test_resource_registers_with_secret_credentials(git_mocks: _Mocks) -> pulumi.Output[Any]:
     settings = GitSettings.model_validate({"url": "ssh://git@gitlab.invalid/fleet.git"})
     files = RepoFiles([RepoFile(SYNC, "s\n", "managed")])
     res = GitOpsFiles(

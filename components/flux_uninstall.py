@@ -1,0 +1,530 @@
+"""Uninstall Flux the way `flux uninstall` promises: workloads stay, nothing hangs.
+
+Deleting Flux naively (controllers, then CRDs) goes wrong in two ways:
+
+* while kustomize-controller and helm-controller run, deleting a Kustomization or HelmRelease
+  makes them garbage-collect what it applied (the workloads), unless the object is suspended
+  (kustomize-controller's finalizer skips pruning when `spec.suspend` is true, helm-controller
+  skips the Helm uninstall likewise);
+* once the controllers are gone, every Flux object still carries `finalizers.fluxcd.io`, so
+  deleting a CRD (which deletes its objects) waits forever for a finalizer nobody removes.
+
+A controller re-adds its finalizer on every reconcile, suspended or not (it adds it before it
+looks at `spec.suspend`), so stripping finalizers only sticks once the controllers are stopped.
+The order here is therefore, like `flux uninstall` (fluxcd/flux2 `cmd/flux/uninstall.go`, which
+deletes the components, then the finalizers, then the CRDs, then the namespace), with one safety
+step in front:
+
+1. suspend every Flux object that has `spec.suspend` (Kustomizations, HelmReleases, sources,
+   image automation, alerts/providers), in all namespaces: from now on a deletion cannot prune;
+2. stop the controllers: delete the Deployments labelled `app.kubernetes.io/part-of=flux` in the
+   Flux namespace and wait, bounded, for their pods to be gone;
+3. remove the Flux finalizers (`finalizers.fluxcd.io`, and any other `*fluxcd.io*` one) from every
+   object of every `*.toolkit.fluxcd.io` CRD, in all namespaces;
+4. (`uninstall_flux(..., delete=True)` only) delete the remaining Flux components, the CRDs, and
+   the namespace unless `keep_namespace`. Under Pulumi, step 4 is Pulumi's own deletion of the
+   FluxInstall resources (pulumi-kubernetes treats an object already gone, like the controller
+   Deployments of step 2, as deleted: `await.Deletion` ignores NotFound).
+
+`FluxUninstall` is a Pulumi dynamic resource whose `delete()` runs steps 1-3. It must be deleted
+before every other Flux resource of the stack, so it is created *after* all of them: it depends
+on FluxInstall (namespace, CRDs, controllers) and on FluxSync (Secret, GitRepository,
+Kustomization `flux-system`). Pulumi deletes dependents before their dependencies, so on
+`pulumi destroy` it goes first. The other way round (FluxSync depending on it) would delete the
+`flux-system` Kustomization while kustomize-controller still runs and before anything is
+suspended, and kustomize-controller would prune everything that Kustomization applied: Flux
+itself, its CRDs, and with them every Kustomization and HelmRelease of the cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import pulumi
+import pulumi.dynamic
+import yaml
+from pulumi.runtime import rpc
+
+log = logging.getLogger(__name__)
+
+FLUX_GROUP_SUFFIX = ".toolkit.fluxcd.io"
+FLUX_FINALIZER = "finalizers.fluxcd.io"
+PART_OF_SELECTOR = "app.kubernetes.io/part-of=flux"
+DEFAULT_TIMEOUT = 120.0
+
+KubeconfigSource = Mapping[str, Any] | str | os.PathLike[str] | None
+
+
+def is_flux_finalizer(name: str) -> bool:
+    """Whether a Flux controller adds this finalizer (so nobody removes it once they are gone)."""
+    return name == FLUX_FINALIZER or "fluxcd.io" in name
+
+
+@dataclass
+class UninstallReport:
+    """What an uninstall did, object by object, as `<kind>/<namespace>/<name>` strings."""
+
+    suspended: list[str] = field(default_factory=list)
+    controllers_stopped: list[str] = field(default_factory=list)
+    finalizers_removed: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    # Objects still held by a finalizer that is not Flux's: someone else's to release.
+    foreign_finalizers: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _FluxCrd:
+    name: str
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool
+    suspendable: bool
+
+
+# ------------------------------------------------------------------------------ API client
+
+
+def _kubeconfig_dict(source: str) -> dict[str, Any] | None:
+    """The kubeconfig in `source` if it is kubeconfig text (YAML or JSON), None if it is a path."""
+    if "\n" not in source and not source.lstrip().startswith("{"):
+        return None
+    loaded = yaml.safe_load(source)
+    if not isinstance(loaded, dict):
+        raise ValueError("kubeconfig text is not a YAML/JSON map")
+    return loaded
+
+
+def api_client(source: KubeconfigSource, context: str | None = None) -> Any:
+    """A `kubernetes.client.ApiClient` from a kubeconfig map, kubeconfig text, a path, or None.
+
+    None reads the default kubeconfig (`$KUBECONFIG` or `~/.kube/config`). Text and maps are
+    loaded in memory: nothing is written next to the program. (The kubernetes client itself
+    still writes inline client certificate/key data to private `mkstemp` files, mode 0600, that
+    it removes at process exit; token and exec credentials need no file.)
+    """
+    config = _kube_config()
+
+    if isinstance(source, Mapping):
+        return config.new_client_from_config_dict(
+            dict(source), context=context, persist_config=False
+        )
+    if isinstance(source, str):
+        loaded = _kubeconfig_dict(source)
+        if loaded is not None:
+            return config.new_client_from_config_dict(loaded, context=context, persist_config=False)
+    path = os.fspath(source) if source is not None else None
+    return config.new_client_from_config(config_file=path, context=context, persist_config=False)
+
+
+def _kube_client() -> Any:
+    """`kubernetes.client`, imported when needed (only `pulumi destroy` and the CLI need it).
+
+    Typed as Any: the models' Optional fields would need a None check on every access, and what
+    the API server returns is checked where it matters.
+    """
+    import kubernetes.client
+
+    return kubernetes.client
+
+
+def _kube_config() -> Any:
+    import kubernetes.config
+
+    return kubernetes.config
+
+
+def _status(err: Exception) -> int | None:
+    status = getattr(err, "status", None)
+    return status if isinstance(status, int) else None
+
+
+def _ignore_missing(err: Exception) -> None:
+    if _status(err) != 404:
+        raise err
+
+
+# ------------------------------------------------------------------------------ discovery
+
+
+def _flux_crds(api: Any) -> list[_FluxCrd]:
+    client = _kube_client()
+
+    found: list[_FluxCrd] = []
+    for crd in client.ApiextensionsV1Api(api).list_custom_resource_definition().items:
+        spec = crd.spec
+        if not spec.group.endswith(FLUX_GROUP_SUFFIX):
+            continue
+        served = [v for v in spec.versions if v.served]
+        if not served:
+            continue
+        version = next((v for v in served if v.storage), served[0])
+        props: dict[str, Any] = {}
+        schema = version.schema.open_apiv3_schema if version.schema else None
+        if schema is not None and schema.properties and "spec" in schema.properties:
+            props = schema.properties["spec"].properties or {}
+        found.append(
+            _FluxCrd(
+                name=crd.metadata.name,
+                group=spec.group,
+                version=version.name,
+                plural=spec.names.plural,
+                kind=spec.names.kind,
+                namespaced=spec.scope == "Namespaced",
+                suspendable="suspend" in props,
+            )
+        )
+    return sorted(found, key=lambda c: c.name)
+
+
+def _objects(api: Any, crd: _FluxCrd) -> list[dict[str, Any]]:
+    client = _kube_client()
+
+    custom = client.CustomObjectsApi(api)
+    try:
+        listed = custom.list_cluster_custom_object(crd.group, crd.version, crd.plural)
+    except Exception as err:  # a CRD deleted meanwhile has no objects left
+        _ignore_missing(err)
+        return []
+    items = listed.get("items", [])
+    return [i for i in items if isinstance(i, dict)]
+
+
+def _ref(crd: _FluxCrd, obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata", {})
+    return f"{crd.kind}/{meta.get('namespace', '')}/{meta.get('name', '')}"
+
+
+def _patch(api: Any, crd: _FluxCrd, obj: Mapping[str, Any], body: dict[str, Any]) -> None:
+    client = _kube_client()
+
+    custom = client.CustomObjectsApi(api)
+    meta = obj["metadata"]
+    try:
+        if crd.namespaced:
+            custom.patch_namespaced_custom_object(
+                crd.group, crd.version, meta["namespace"], crd.plural, meta["name"], body
+            )
+        else:
+            custom.patch_cluster_custom_object(
+                crd.group, crd.version, crd.plural, meta["name"], body
+            )
+    except Exception as err:
+        _ignore_missing(err)
+
+
+# ------------------------------------------------------------------------------ the steps
+
+
+def suspend_all(api: Any, crds: Sequence[_FluxCrd], report: UninstallReport) -> None:
+    """Step 1: `spec.suspend: true` on every Flux object whose kind has it."""
+    for crd in crds:
+        if not crd.suspendable:
+            continue
+        for obj in _objects(api, crd):
+            if obj.get("spec", {}).get("suspend") is True:
+                continue
+            # A JSON merge patch touches only spec.suspend; the object may be mid-deletion,
+            # which still accepts spec changes.
+            _patch(api, crd, obj, {"spec": {"suspend": True}})
+            report.suspended.append(_ref(crd, obj))
+
+
+def stop_controllers(api: Any, namespace: str, timeout: float, report: UninstallReport) -> None:
+    """Step 2: delete the Flux controllers' Deployments and wait for their pods to go."""
+    client = _kube_client()
+
+    apps = client.AppsV1Api(api)
+    core = client.CoreV1Api(api)
+    try:
+        deployments = apps.list_namespaced_deployment(
+            namespace, label_selector=PART_OF_SELECTOR
+        ).items
+    except Exception as err:
+        _ignore_missing(err)
+        deployments = []
+    for dep in deployments:
+        try:
+            # Background propagation: the Deployment goes now, its ReplicaSets and pods after it
+            # (foreground would leave it behind until the garbage collector confirms).
+            apps.delete_namespaced_deployment(
+                dep.metadata.name, namespace, propagation_policy="Background"
+            )
+        except Exception as err:
+            _ignore_missing(err)
+        report.controllers_stopped.append(f"Deployment/{namespace}/{dep.metadata.name}")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            pods = core.list_namespaced_pod(namespace, label_selector=PART_OF_SELECTOR).items
+        except Exception as err:
+            _ignore_missing(err)
+            pods = []
+        if not pods:
+            return
+        if time.monotonic() > deadline:
+            names = ", ".join(p.metadata.name for p in pods)
+            log.warning("Flux controller pods still terminating after %.0fs: %s", timeout, names)
+            return
+        time.sleep(1.0)
+
+
+def strip_finalizers(api: Any, crds: Sequence[_FluxCrd], report: UninstallReport) -> None:
+    """Step 3: remove Flux's finalizers from every Flux object, keeping anyone else's."""
+    for crd in crds:
+        for obj in _objects(api, crd):
+            meta = obj.get("metadata", {})
+            finalizers = list(meta.get("finalizers") or [])
+            keep = [f for f in finalizers if not is_flux_finalizer(f)]
+            if keep:
+                report.foreign_finalizers.append(f"{_ref(crd, obj)} ({', '.join(keep)})")
+            if keep == finalizers:
+                continue
+            if _release(api, crd, obj):
+                report.finalizers_removed.append(_ref(crd, obj))
+
+
+def _release(api: Any, crd: _FluxCrd, obj: Mapping[str, Any]) -> bool:
+    """Drop Flux's finalizers from one object; False when it vanished meanwhile."""
+    current: Mapping[str, Any] | None = obj
+    for _ in range(5):
+        if current is None:
+            return False
+        meta = current["metadata"]
+        keep = [f for f in meta.get("finalizers") or [] if not is_flux_finalizer(f)]
+        # resourceVersion makes the merge patch conditional: a concurrent writer gets a 409
+        # instead of silently losing (or regaining) a finalizer; then read again and retry.
+        body = {"metadata": {"finalizers": keep, "resourceVersion": meta.get("resourceVersion")}}
+        try:
+            _patch(api, crd, current, body)
+            return True
+        except Exception as err:
+            if _status(err) != 409:
+                raise
+            current = _reread(api, crd, current)
+    raise RuntimeError(f"{_ref(crd, obj)}: finalizers keep changing; is a Flux controller running?")
+
+
+def _reread(api: Any, crd: _FluxCrd, obj: Mapping[str, Any]) -> dict[str, Any] | None:
+    client = _kube_client()
+
+    custom = client.CustomObjectsApi(api)
+    meta = obj["metadata"]
+    try:
+        if crd.namespaced:
+            got = custom.get_namespaced_custom_object(
+                crd.group, crd.version, meta["namespace"], crd.plural, meta["name"]
+            )
+        else:
+            got = custom.get_cluster_custom_object(crd.group, crd.version, crd.plural, meta["name"])
+    except Exception as err:
+        _ignore_missing(err)
+        return None
+    return got if isinstance(got, dict) else None
+
+
+def prepare_uninstall(
+    api: Any, *, namespace: str = "flux-system", timeout: float = DEFAULT_TIMEOUT
+) -> UninstallReport:
+    """Steps 1-3: afterwards, deleting components, CRDs, namespace prunes nothing, never hangs."""
+    report = UninstallReport()
+    crds = _flux_crds(api)
+    suspend_all(api, crds, report)
+    stop_controllers(api, namespace, timeout, report)
+    strip_finalizers(api, crds, report)
+    return report
+
+
+def _delete_components(api: Any, namespace: str, report: UninstallReport) -> None:
+    """Everything `flux install` created in and for the namespace, found by its part-of label."""
+    client = _kube_client()
+
+    core = client.CoreV1Api(api)
+    net = client.NetworkingV1Api(api)
+    rbac = client.RbacAuthorizationV1Api(api)
+    namespaced = [
+        ("Service", core.list_namespaced_service, core.delete_namespaced_service),
+        (
+            "ServiceAccount",
+            core.list_namespaced_service_account,
+            core.delete_namespaced_service_account,
+        ),
+        ("NetworkPolicy", net.list_namespaced_network_policy, net.delete_namespaced_network_policy),
+        (
+            "ResourceQuota",
+            core.list_namespaced_resource_quota,
+            core.delete_namespaced_resource_quota,
+        ),
+    ]
+    for kind, lister, deleter in namespaced:
+        try:
+            items = lister(namespace, label_selector=PART_OF_SELECTOR).items
+        except Exception as err:
+            _ignore_missing(err)
+            continue
+        for item in items:
+            with contextlib.suppress(Exception):
+                deleter(item.metadata.name, namespace)
+            report.deleted.append(f"{kind}/{namespace}/{item.metadata.name}")
+    # Cluster-wide RBAC of this installation: part-of=flux and instance=<namespace>, so a second
+    # Flux in another namespace keeps its own.
+    selector = f"{PART_OF_SELECTOR},app.kubernetes.io/instance={namespace}"
+    for kind, lister, deleter in (
+        ("ClusterRoleBinding", rbac.list_cluster_role_binding, rbac.delete_cluster_role_binding),
+        ("ClusterRole", rbac.list_cluster_role, rbac.delete_cluster_role),
+    ):
+        for item in lister(label_selector=selector).items:
+            with contextlib.suppress(Exception):
+                deleter(item.metadata.name)
+            report.deleted.append(f"{kind}//{item.metadata.name}")
+
+
+def uninstall_flux(
+    kubeconfig: KubeconfigSource,
+    *,
+    keep_namespace: bool,
+    namespace: str = "flux-system",
+    delete: bool = True,
+    context: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> UninstallReport:
+    """Uninstall Flux without Pulumi, keeping every workload Flux deployed.
+
+    `kubeconfig` is a kubeconfig map, kubeconfig text, a file path, or None for the default
+    kubeconfig; `context` picks a context in it. Suspends every Flux object, stops the
+    controllers and removes Flux's finalizers; then, with `delete` (the default), deletes the
+    remaining components, the Flux CRDs (which deletes their objects, now free to go) and the
+    namespace unless `keep_namespace`. `delete=False` stops after the finalizers, which is what
+    `pulumi destroy` needs before it deletes the install itself.
+    """
+    api = api_client(kubeconfig, context)
+    try:
+        report = prepare_uninstall(api, namespace=namespace, timeout=timeout)
+        if not delete:
+            return report
+        client = _kube_client()
+
+        _delete_components(api, namespace, report)
+        ext = client.ApiextensionsV1Api(api)
+        for crd in _flux_crds(api):
+            try:
+                ext.delete_custom_resource_definition(crd.name)
+            except Exception as err:
+                _ignore_missing(err)
+            report.deleted.append(f"CustomResourceDefinition//{crd.name}")
+        if not keep_namespace:
+            try:
+                client.CoreV1Api(api).delete_namespace(namespace)
+            except Exception as err:
+                _ignore_missing(err)
+            report.deleted.append(f"Namespace//{namespace}")
+        return report
+    finally:
+        api.close()
+
+
+# ------------------------------------------------------------------------------ Pulumi
+
+
+_INPUT_KEYS = ("namespace", "kubeconfig", "context", "timeout")
+
+
+class FluxUninstallProvider(pulumi.dynamic.ResourceProvider):
+    """Dynamic provider: nothing on create; steps 1-3 of the uninstall on delete.
+
+    It never asks for a replacement: a replacement would run `delete()`, suspending Flux and
+    stopping its controllers in the middle of an `up` (for instance after a kubeconfig rotation).
+    """
+
+    def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
+        # The outputs are the inputs as received: a secret kubeconfig comes back wrapped as a
+        # secret and is stored encrypted (additional_secret_outputs says so as well).
+        outs = {k: props.get(k) for k in _INPUT_KEYS}
+        return pulumi.dynamic.CreateResult(
+            id_=f"flux-uninstall-{props.get('namespace')}", outs=outs
+        )
+
+    def diff(
+        self, _id: str, olds: dict[str, Any], news: dict[str, Any]
+    ) -> pulumi.dynamic.DiffResult:
+        changed = any(
+            rpc.unwrap_rpc_secret(olds.get(k)) != rpc.unwrap_rpc_secret(news.get(k))
+            for k in _INPUT_KEYS
+        )
+        return pulumi.dynamic.DiffResult(changes=changed, replaces=[], delete_before_replace=False)
+
+    def update(
+        self, _id: str, _olds: dict[str, Any], news: dict[str, Any]
+    ) -> pulumi.dynamic.UpdateResult:
+        return pulumi.dynamic.UpdateResult(outs={k: news.get(k) for k in _INPUT_KEYS})
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        kubeconfig = rpc.unwrap_rpc_secret(props.get("kubeconfig")) or None
+        context = rpc.unwrap_rpc_secret(props.get("context")) or None
+        namespace = str(rpc.unwrap_rpc_secret(props.get("namespace")) or "flux-system")
+        timeout = float(rpc.unwrap_rpc_secret(props.get("timeout")) or DEFAULT_TIMEOUT)
+        report = uninstall_flux(
+            kubeconfig,
+            keep_namespace=True,
+            namespace=namespace,
+            delete=False,
+            context=context,
+            timeout=timeout,
+        )
+        if report.foreign_finalizers:
+            # Not fatal: these belong to someone else; Pulumi's CRD deletion will wait for them.
+            log.warning(
+                "objects held by non-Flux finalizers: %s", "; ".join(report.foreign_finalizers)
+            )
+
+
+@dataclass(frozen=True)
+class FluxUninstallArgs:
+    """How `pulumi destroy` reaches the cluster, and which resources it must be deleted before."""
+
+    # Resources (components included) that must outlive the uninstall on destroy: FluxInstall,
+    # FluxSync, notifications. The uninstall depends on them, so it is deleted first.
+    after: Sequence[pulumi.Resource]
+    namespace: str = "flux-system"
+    # kubeconfig text (the `kubeconfig` secret); None reads the default kubeconfig with `context`.
+    kubeconfig: pulumi.Input[str] | None = None
+    context: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+
+
+class FluxUninstall(pulumi.dynamic.Resource, module="flux-gitops", name="FluxUninstall"):
+    """Runs the safe part of `flux uninstall` when `pulumi destroy` deletes it, before all else."""
+
+    namespace: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str | None]
+    context: pulumi.Output[str | None]
+    timeout: pulumi.Output[float]
+    _uninstall_provider: ClassVar[FluxUninstallProvider] = FluxUninstallProvider()
+
+    def __init__(
+        self, name: str, args: FluxUninstallArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        kubeconfig = pulumi.Output.secret(args.kubeconfig) if args.kubeconfig is not None else None
+        super().__init__(
+            self._uninstall_provider,
+            name,
+            {
+                "namespace": args.namespace,
+                "kubeconfig": kubeconfig,
+                "context": args.context,
+                "timeout": args.timeout,
+            },
+            pulumi.ResourceOptions.merge(
+                opts,
+                pulumi.ResourceOptions(
+                    depends_on=list(args.after), additional_secret_outputs=["kubeconfig"]
+                ),
+            ),
+        )

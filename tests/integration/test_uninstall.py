@@ -1,0 +1,407 @@
+"""The uninstall against a real API server: workloads stay, Flux goes, nothing hangs.
+
+The API server runs no controllers, so finalizers behave exactly as they do once Flux's
+controllers are stopped: nobody removes them. That is the situation `pulumi destroy` creates, and
+the reason the last test shows a plain CRD deletion hanging without the uninstall.
+
+Each test installs Flux v2.9.4 (CRDs created client-side without their CEL rules, which 1.20 does
+not know) into its own namespace: a deleted namespace stays Terminating forever here (the
+namespace controller lives in kube-controller-manager), so namespaces cannot be reused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import itertools
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from pulumi.runtime import rpc
+
+from components.flux_uninstall import FluxUninstallProvider, uninstall_flux
+
+pytestmark = [
+    pytest.mark.integration,
+    # the test API server has a self-signed certificate (insecure-skip-tls-verify in its kubeconfig)
+    pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),
+]
+
+VERSION = "v2.9.4"
+SETTLE = 15.0  # seconds within which everything must be gone
+_counter = itertools.count()
+
+
+def _strip_cel(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_cel(v) for k, v in value.items() if k != "x-kubernetes-validations"}
+    if isinstance(value, list):
+        return [_strip_cel(v) for v in value]
+    return value
+
+
+def _wait(predicate: Callable[[], bool], timeout: float = SETTLE, step: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+def _status(err: Exception) -> int | None:
+    return getattr(err, "status", None)
+
+
+@dataclass
+class FluxCluster:
+    """Flux in `namespace`, Flux objects with finalizers, and a workload Flux applied."""
+
+    api: Any
+    namespace: str
+    apps_namespace: str
+    crd_names: list[str]
+
+    # -- reading
+    def crds_left(self) -> list[str]:
+        from kubernetes import client
+
+        ext = client.ApiextensionsV1Api(self.api)
+        return [
+            c.metadata.name
+            for c in ext.list_custom_resource_definition().items
+            if c.metadata.name in self.crd_names
+        ]
+
+    def get(
+        self, group: str, version: str, plural: str, namespace: str, name: str
+    ) -> dict[str, Any] | None:
+        from kubernetes import client
+
+        try:
+            got = client.CustomObjectsApi(self.api).get_namespaced_custom_object(
+                group, version, namespace, plural, name
+            )
+        except Exception as err:
+            if _status(err) == 404:
+                return None
+            raise
+        return got if isinstance(got, dict) else None
+
+    def flux_objects(self) -> list[dict[str, Any] | None]:
+        return [self.get(g, v, p, ns, n) for g, v, p, ns, n in FLUX_OBJECTS(self)]
+
+    def workload(self) -> Any:
+        from kubernetes import client
+
+        return client.AppsV1Api(self.api).read_namespaced_deployment("podinfo", self.apps_namespace)
+
+    def namespace_phase(self) -> str | None:
+        from kubernetes import client
+
+        try:
+            ns = client.CoreV1Api(self.api).read_namespace(self.namespace)
+        except Exception as err:
+            if _status(err) == 404:
+                return None
+            raise
+        return str(ns.status.phase)
+
+    def controllers(self) -> list[str]:
+        from kubernetes import client
+
+        deps = client.AppsV1Api(self.api).list_namespaced_deployment(self.namespace).items
+        return [d.metadata.name for d in deps]
+
+
+def FLUX_OBJECTS(c: FluxCluster) -> list[tuple[str, str, str, str, str]]:
+    return [
+        ("source.toolkit.fluxcd.io", "v1", "gitrepositories", c.namespace, "flux-system"),
+        ("kustomize.toolkit.fluxcd.io", "v1", "kustomizations", c.namespace, "flux-system"),
+        ("kustomize.toolkit.fluxcd.io", "v1", "kustomizations", c.namespace, "apps"),
+        ("source.toolkit.fluxcd.io", "v1", "helmrepositories", c.namespace, "podinfo"),
+        ("helm.toolkit.fluxcd.io", "v2", "helmreleases", c.apps_namespace, "podinfo"),
+    ]
+
+
+def _flux_object_bodies(ns: str, apps_ns: str) -> list[dict[str, Any]]:
+    fin = {"finalizers": ["finalizers.fluxcd.io"]}
+    return [
+        {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "GitRepository",
+            "metadata": {"name": "flux-system", "namespace": ns, **fin},
+            "spec": {
+                "interval": "1m",
+                "url": "ssh://git@example.com/fleet.git",
+                "ref": {"branch": "main"},
+                "secretRef": {"name": "flux-system"},
+            },
+        },
+        {
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "metadata": {"name": "flux-system", "namespace": ns, **fin},
+            "spec": {
+                "interval": "10m",
+                "path": "./clusters/k8s-01",
+                "prune": True,
+                "sourceRef": {"kind": "GitRepository", "name": "flux-system"},
+            },
+        },
+        {
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "metadata": {"name": "apps", "namespace": ns, **fin},
+            "spec": {
+                "interval": "10m",
+                "path": "./apps/clusters/k8s-01",
+                "prune": True,
+                "sourceRef": {"kind": "GitRepository", "name": "flux-system"},
+            },
+        },
+        {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "HelmRepository",
+            "metadata": {"name": "podinfo", "namespace": ns, **fin},
+            "spec": {"interval": "1h", "url": "https://stefanprodan.github.io/podinfo"},
+        },
+        {
+            "apiVersion": "helm.toolkit.fluxcd.io/v2",
+            "kind": "HelmRelease",
+            "metadata": {"name": "podinfo", "namespace": apps_ns, **fin},
+            "spec": {
+                "interval": "10m",
+                "chart": {
+                    "spec": {
+                        "chart": "podinfo",
+                        "sourceRef": {"kind": "HelmRepository", "name": "podinfo", "namespace": ns},
+                    }
+                },
+            },
+        },
+    ]
+
+
+def _workload(apps_ns: str, flux_ns: str) -> dict[str, Any]:
+    labels = {"app": "podinfo"}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": "podinfo",
+            "namespace": apps_ns,
+            # kustomize-controller labels what it applies with the Kustomization's name/namespace
+            "labels": {
+                "kustomize.toolkit.fluxcd.io/name": "apps",
+                "kustomize.toolkit.fluxcd.io/namespace": flux_ns,
+            },
+        },
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [
+                        {"name": "podinfo", "image": "ghcr.io/stefanprodan/podinfo:6.7.0"}
+                    ]
+                },
+            },
+        },
+    }
+
+
+def _retarget(obj: dict[str, Any], namespace: str) -> dict[str, Any]:
+    """An install object of `flux-system` moved to `namespace` (names, labels, subjects)."""
+    return json.loads(
+        json.dumps(obj)
+        .replace('"flux-system"', json.dumps(namespace))
+        .replace("-flux-system", f"-{namespace}")
+    )
+
+
+def _create(api: Any, obj: dict[str, Any]) -> None:
+    from kubernetes import client, utils
+
+    if obj["kind"] == "CustomResourceDefinition":
+        client.ApiextensionsV1Api(api).create_custom_resource_definition(obj)
+    elif "toolkit.fluxcd.io" in obj["apiVersion"]:
+        group, version = obj["apiVersion"].split("/")
+        plural = {
+            "GitRepository": "gitrepositories",
+            "Kustomization": "kustomizations",
+            "HelmRepository": "helmrepositories",
+            "HelmRelease": "helmreleases",
+        }[obj["kind"]]
+        client.CustomObjectsApi(api).create_namespaced_custom_object(
+            group, version, obj["metadata"]["namespace"], plural, obj
+        )
+    else:
+        utils.create_from_dict(api, obj)
+
+
+def _crds_established(api: Any, names: list[str]) -> bool:
+    from kubernetes import client
+
+    ext = client.ApiextensionsV1Api(api)
+    for name in names:
+        conds = ext.read_custom_resource_definition(name).status.conditions or []
+        if not any(c.type == "Established" and c.status == "True" for c in conds):
+            return False
+    return True
+
+
+def _force_cleanup(cluster: FluxCluster) -> None:
+    """Leave no Flux CRD behind for the next test, whatever the test did."""
+    from kubernetes import client
+
+    custom = client.CustomObjectsApi(cluster.api)
+    for g, v, p, ns, n in FLUX_OBJECTS(cluster):
+        with contextlib.suppress(Exception):  # already gone
+            custom.patch_namespaced_custom_object(g, v, ns, p, n, {"metadata": {"finalizers": []}})
+    ext = client.ApiextensionsV1Api(cluster.api)
+    for name in cluster.crds_left():
+        with contextlib.suppress(Exception):
+            ext.delete_custom_resource_definition(name)
+    assert _wait(lambda: not cluster.crds_left(), timeout=30), (
+        f"CRDs left after cleanup: {cluster.crds_left()}"
+    )
+
+
+@pytest.fixture
+def flux_cluster(
+    apiserver: Any, flux_manifest: Callable[[str], list[dict[str, Any]]]
+) -> Iterator[FluxCluster]:
+    from kubernetes import client
+
+    objects = flux_manifest(VERSION)
+    n = next(_counter)
+    ns, apps_ns = (
+        f"flux-it-{n}-{int(time.time()) % 100000}",
+        f"apps-it-{n}-{int(time.time()) % 100000}",
+    )
+    api = apiserver.client()
+    crds = [_strip_cel(o) for o in objects if o["kind"] == "CustomResourceDefinition"]
+    others = [_retarget(o, ns) for o in objects if o["kind"] != "CustomResourceDefinition"]
+    namespace_obj = next(o for o in others if o["kind"] == "Namespace")
+    cluster = FluxCluster(api, ns, apps_ns, [c["metadata"]["name"] for c in crds])
+    assert _wait(lambda: not cluster.crds_left(), timeout=30), (
+        "CRDs of an earlier test still terminating"
+    )
+    _create(api, namespace_obj)
+    client.CoreV1Api(api).create_namespace({"metadata": {"name": apps_ns}})
+    for crd in crds:
+        _create(api, copy.deepcopy(crd))
+    assert _wait(lambda: _crds_established(api, cluster.crd_names)), "Flux CRDs not established"
+    for obj in others:
+        if obj["kind"] != "Namespace":
+            _create(api, obj)
+    for body in _flux_object_bodies(ns, apps_ns):
+        _create(api, body)
+    _create(api, _workload(apps_ns, ns))
+    try:
+        yield cluster
+    finally:
+        _force_cleanup(cluster)
+        api.close()
+
+
+# ------------------------------------------------------------------------------------ tests
+
+
+@pytest.mark.parametrize(
+    "keep_namespace", [False, True], ids=["remove-namespace", "keep-namespace"]
+)
+def test_uninstall_flux_function(
+    flux_cluster: FluxCluster, apiserver: Any, keep_namespace: bool
+) -> None:
+    c = flux_cluster
+    assert all(
+        o is not None and o["metadata"]["finalizers"] == ["finalizers.fluxcd.io"]
+        for o in c.flux_objects()
+    )
+
+    report = uninstall_flux(
+        apiserver.kubeconfig_text, keep_namespace=keep_namespace, namespace=c.namespace
+    )
+
+    assert _wait(lambda: not c.crds_left()), f"Flux CRDs still there: {c.crds_left()}"
+    assert c.flux_objects() == [None] * 5
+    # The workload Flux applied is untouched.
+    assert c.workload().metadata.labels["kustomize.toolkit.fluxcd.io/name"] == "apps"
+    assert c.controllers() == []
+    if keep_namespace:
+        assert c.namespace_phase() == "Active"
+    else:
+        # Without kube-controller-manager nobody empties and finalizes a deleted namespace, so
+        # here it stays Terminating; on a real cluster the namespace controller removes it.
+        assert c.namespace_phase() in ("Terminating", None)
+    assert len(report.suspended) == 5
+    assert len(report.finalizers_removed) == 5
+    assert report.foreign_finalizers == []
+    assert sorted(r.split("/")[-1] for r in report.controllers_stopped) == [
+        "helm-controller",
+        "kustomize-controller",
+        "notification-controller",
+        "source-controller",
+    ]
+
+
+def test_pulumi_destroy_order(flux_cluster: FluxCluster, apiserver: Any) -> None:
+    """The dynamic provider's delete(), then what Pulumi deletes after it, in that order."""
+    from kubernetes import client
+
+    c = flux_cluster
+    kubeconfig = rpc.wrap_rpc_secret(apiserver.kubeconfig_text)  # as the engine hands a secret over
+    FluxUninstallProvider().delete(
+        "flux-uninstall",
+        {"namespace": c.namespace, "kubeconfig": kubeconfig, "context": None, "timeout": 30},
+    )
+
+    # Suspended and released, not deleted: deletion is Pulumi's next step.
+    objs = c.flux_objects()
+    assert all(
+        o is not None and o["spec"]["suspend"] is True and not o["metadata"].get("finalizers")
+        for o in objs
+    )
+    assert c.controllers() == []
+    assert c.crds_left() != []
+
+    # FluxSync: GitRepository and Kustomization flux-system go at once (no finalizer left).
+    custom = client.CustomObjectsApi(c.api)
+    custom.delete_namespaced_custom_object(
+        "kustomize.toolkit.fluxcd.io", "v1", c.namespace, "kustomizations", "flux-system"
+    )
+    custom.delete_namespaced_custom_object(
+        "source.toolkit.fluxcd.io", "v1", c.namespace, "gitrepositories", "flux-system"
+    )
+    assert (
+        c.get("kustomize.toolkit.fluxcd.io", "v1", "kustomizations", c.namespace, "flux-system")
+        is None
+    )
+    # FluxInstall: CRDs (taking the remaining Flux objects with them), then the namespace.
+    ext = client.ApiextensionsV1Api(c.api)
+    for name in c.crd_names:
+        ext.delete_custom_resource_definition(name)
+    assert _wait(lambda: not c.crds_left()), f"Flux CRDs still there: {c.crds_left()}"
+    assert c.flux_objects() == [None] * 5
+    assert c.workload().metadata.name == "podinfo"
+
+
+def test_without_uninstall_crd_deletion_hangs(flux_cluster: FluxCluster) -> None:
+    """The control: deleting the CRDs straight away leaves them stuck on the Flux finalizers."""
+    from kubernetes import client
+
+    c = flux_cluster
+    ext = client.ApiextensionsV1Api(c.api)
+    for name in c.crd_names:
+        ext.delete_custom_resource_definition(name)
+    assert not _wait(lambda: not c.crds_left(), timeout=4)
+    stuck = ext.read_custom_resource_definition("kustomizations.kustomize.toolkit.fluxcd.io")
+    assert stuck.metadata.deletion_timestamp is not None
+    # the fixture's cleanup releases them
