@@ -1,27 +1,44 @@
 """flux-gitops: one Pulumi stack per cluster.
 
-Reads like a table of contents: load and validate the stack config, render and validate the
-stack's GitOps files, export what the stack manages. Resource details live in components/.
+A table of contents: load and validate the stack config, render the stack's GitOps files,
+build the explicit Kubernetes provider, create one ClusterStack, export its outputs.
+Resource details live in components/.
 """
 
 from pathlib import Path
 
 import pulumi
 
+from components.cluster_stack import ClusterStack, ClusterStackArgs
 from components.config import build_stack_config
 from components.config_sources import read_pulumi_config
 from components.errors import FluxGitopsError
+from components.kube_provider import cluster_provider
 from components.pipeline import render_config
+from components.stack_secrets import read_stack_secrets
 
 PROJECT_DIR = Path(__file__).resolve().parent
 
 try:
     config = build_stack_config(read_pulumi_config(PROJECT_DIR, pulumi.get_stack()))
+    secrets = read_stack_secrets(config)
     rendered = render_config(config, PROJECT_DIR)
+    provider = cluster_provider(config, secrets.kubeconfig)
 except FluxGitopsError as err:
     # one line per problem, the same lines `fluxboot render` prints; no traceback
     raise pulumi.RunError(str(err)) from None
 
+cluster = ClusterStack(
+    config.cluster,
+    ClusterStackArgs(rendered=rendered, secrets=secrets),
+    pulumi.ResourceOptions(providers=[provider]),
+)
+
 pulumi.export("cluster", config.cluster)
-pulumi.export("fluxVersion", config.settings.flux.version)
-pulumi.export("files", sorted(rendered.files))
+pulumi.export("fluxVersion", cluster.flux_version)
+pulumi.export("components", cluster.components)
+pulumi.export("commit", cluster.commit)
+pulumi.export("branch", cluster.branch)
+pulumi.export("files", cluster.files)
+pulumi.export("deployPublicKey", cluster.deploy_public_key)
+pulumi.export("kustomizations", cluster.kustomizations)

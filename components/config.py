@@ -147,6 +147,12 @@ class GitSettings(_Model):
     create_branch: bool = Field(
         False, description="Create `branch` from the default branch when it does not exist."
     )
+    deploy_key_rotation: int = Field(
+        0,
+        ge=0,
+        description="Raise it to rotate the generated deploy key (used when no "
+        "`gitSshPrivateKey` is set for an ssh:// URL).",
+    )
     delete_files: bool = Field(
         False,
         description="On `pulumi destroy`, remove this stack's managed files from the repository. "
