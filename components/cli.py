@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from components.config_sources import list_stacks
+from components import repo_validate
+from components.config_sources import list_stacks, load_stack_config
 from components.errors import ConfigError, FluxGitopsError, ValidationError
 from components.pipeline import render_stack
 from components.repofiles import RepoFiles
@@ -59,6 +61,90 @@ def cmd_render(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ------------------------------------------------------------------------------------ validate
+
+
+def _validate_rendered(args: argparse.Namespace) -> tuple[list[repo_validate.Finding], list[str]]:
+    """The rendered tree of the stacks, checked in a scratch directory."""
+    stacks = [args.stack] if args.stack else list_stacks(args.project)
+    if not stacks:
+        raise FluxGitopsError(f"{args.project}: no Pulumi.<stack>.yaml files")
+    renders = [render_stack(args.project, s, args.manifests_dir) for s in stacks]
+    merged = RepoFiles()
+    for r in renders:
+        merged = merged.merged(r.files)
+    targets = [
+        repo_validate.Target(r.config.cluster, repo_validate.FluxApis.from_manifest(r.manifest))
+        for r in renders
+    ]
+    with tempfile.TemporaryDirectory(prefix="fluxboot-validate-") as tmp:
+        _write_tree(Path(tmp), merged)
+        return repo_validate.validate_tree(Path(tmp), targets), [t.cluster for t in targets]
+
+
+def _validate_directory(args: argparse.Namespace) -> tuple[list[repo_validate.Finding], list[str]]:
+    """A checkout of the GitOps repository: every clusters/<c>/ (or the --stack's cluster)."""
+    root: Path = args.dir
+    if not root.is_dir():
+        raise FluxGitopsError(f"{root}: not a directory")
+    names = [args.stack] if args.stack else list_stacks(args.project)
+    configs = [load_stack_config(args.project, s) for s in names]
+    by_cluster = {c.cluster: c for c in configs}
+    clusters = [configs[0].cluster] if args.stack else repo_validate.clusters_in(root)
+    if not clusters:
+        raise FluxGitopsError(f"{root}: no clusters/<name>/ directories")
+    targets = [
+        repo_validate.Target(
+            c,
+            repo_validate.apis_for(root, c, by_cluster, args.project, args.manifests_dir),
+        )
+        for c in clusters
+    ]
+    return repo_validate.validate_tree(root, targets), clusters
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Check a GitOps repository (default: every stack's rendered tree) as Flux would see it."""
+    if args.dir is None:
+        findings, clusters = _validate_rendered(args)
+    else:
+        findings, clusters = _validate_directory(args)
+    if args.format == "json":
+        sys.stdout.write(repo_validate.format_json(findings))
+    else:
+        sys.stdout.write(repo_validate.format_text(findings, tuple(clusters)))
+        errors = sum(f.severity == "error" for f in findings)
+        warnings = sum(f.severity == "warning" for f in findings)
+        print(
+            f"checked cluster{'s' if len(clusters) > 1 else ''} {', '.join(clusters)}: "
+            f"{errors} error{'s' if errors != 1 else ''}, "
+            f"{warnings} warning{'s' if warnings != 1 else ''}",
+            file=sys.stderr,
+        )
+    return EXIT_FINDINGS if repo_validate.has_errors(findings) else EXIT_OK
+
+
+def _add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    validate = sub.add_parser(
+        "validate",
+        help="check a whole GitOps repository the way Flux would see it (exit 1 on errors)",
+        description="Build every Flux Kustomization path of every cluster, validate every Flux "
+        "object against the CRDs of its Flux version, check dependsOn, source and provider "
+        "references and duplicate objects. One line per finding: `file: Kind ns/name: problem`.",
+    )
+    validate.add_argument(
+        "dir",
+        nargs="?",
+        type=Path,
+        help="checkout of the GitOps repository (default: the rendered tree of every stack)",
+    )
+    validate.add_argument("--stack", help="only this stack's cluster")
+    validate.add_argument(
+        "--format", choices=("text", "json"), default="text", help="output format (json for CI)"
+    )
+    validate.set_defaults(func=cmd_validate)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fluxboot",
@@ -91,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--list", action="store_true", help="print the paths with their kind instead"
     )
     render.set_defaults(func=cmd_render)
+    _add_validate(sub)
     return parser
 
 
