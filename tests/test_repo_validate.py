@@ -113,7 +113,9 @@ def test_a_path_that_does_not_exist_is_an_error(
         "path ./core-apps/clusters/k8s-1 does not exist in the repository"
     ) in out
     # core-apps built nothing, so the HelmRelease sources it used to apply are gone too
-    assert any("chart sourceRef HelmRepository flux-system/victoriametrics" in line for line in out)
+    assert any(
+        "chart sourceRef HelmRepository flux-system/prometheus-community" in line for line in out
+    )
 
 
 @pytest.mark.parametrize("kubectl", [True, False], ids=["kubectl", "python"])
