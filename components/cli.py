@@ -14,11 +14,12 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from components import graph, repo_validate
+from components import graph, new_cluster, repo_validate
 from components.config_sources import list_stacks, load_stack_config
-from components.errors import ConfigError, FluxGitopsError, ValidationError
+from components.errors import ConfigError, FluxGitopsError, ManifestError, ValidationError
 from components.kustomize_build import SKIPPED_MESSAGE, make_builder
-from components.pipeline import render_stack
+from components.pipeline import load_template, render_config, render_stack
+from components.render import render_repo_files
 from components.repofiles import RepoFiles
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
@@ -146,6 +147,41 @@ def _add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     validate.set_defaults(func=cmd_validate)
 
 
+# --------------------------------------------------------------------------------- new-cluster
+
+
+def cmd_new_cluster(args: argparse.Namespace) -> int:
+    """Write Pulumi.NAME.yaml for a new cluster; list its secrets and the files it will write."""
+    new = new_cluster.plan(args.project, args.name, args.source)
+    try:
+        files = render_config(new.config, args.project, args.manifests_dir).files
+    except ManifestError:  # offline without a mirror: the paths do not need the manifest
+        files = render_repo_files(new.config, load_template(args.project))
+    new_cluster.write(new)
+    print(f"wrote {new.path.name}" + (f" (settings of stack {args.source})" if args.source else ""))
+    if new.secret_commands:
+        print("set its secrets (never copied from another stack):")
+        for command in new.secret_commands:
+            print(f"  {command}")
+    print(f"`pulumi up -s {new.name}` (see `fluxboot render {new.name}`) will write:")
+    width = max((len(f.kind) for f in files.values()), default=0)
+    for path, f in files.items():
+        print(f"  {f.kind:<{width}}  {path}")
+    return EXIT_OK
+
+
+def _add_new_cluster(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cmd = sub.add_parser(
+        "new-cluster",
+        help="write the stack file of a new cluster (from an existing stack or minimal)",
+    )
+    cmd.add_argument("name", help="the new stack and cluster name (a DNS-1123 label)")
+    cmd.add_argument(
+        "--from", dest="source", metavar="STACK", help="copy this stack's settings (not secrets)"
+    )
+    cmd.set_defaults(func=cmd_new_cluster)
+
+
 # --------------------------------------------------------------------------------------- graph
 
 
@@ -211,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.set_defaults(func=cmd_render)
     _add_validate(sub)
     _add_graph(sub)
+    _add_new_cluster(sub)
     return parser
 
 
