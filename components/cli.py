@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from components import graph, new_cluster, repo_validate
+from components import graph, new_cluster, repo_validate, status
 from components.config_sources import list_stacks, load_stack_config
 from components.errors import ConfigError, FluxGitopsError, ManifestError, ValidationError
 from components.kustomize_build import SKIPPED_MESSAGE, make_builder
@@ -182,6 +182,48 @@ def _add_new_cluster(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     cmd.set_defaults(func=cmd_new_cluster)
 
 
+# -------------------------------------------------------------------------------------- status
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Ready, revision, suspended and message of every Flux object (`flux get all -A`)."""
+    context: str | None = args.context
+    if args.kubeconfig is None and context is None:
+        if not args.stack:
+            raise FluxGitopsError("name a STACK, or pass --context NAME or --kubeconfig PATH")
+        context = load_stack_config(args.project, args.stack).settings.cluster.kube_context
+        if context is None:
+            raise FluxGitopsError(
+                f"stack {args.stack} sets no flux-gitops:cluster.kubeContext: "
+                "pass --context NAME or --kubeconfig PATH"
+            )
+    api_client = status.client_for(args.kubeconfig, context)
+    try:
+        found = status.rows(status.list_flux_objects(api_client))
+    finally:
+        api_client.close()
+    if not found:
+        print("no Flux objects found (is Flux installed?)", file=sys.stderr)
+        return EXIT_FINDINGS
+    sys.stdout.write(status.table(found))
+    not_ready = [r for r in found if not r.is_ready]
+    print(f"{len(found)} Flux objects, {len(not_ready)} not ready", file=sys.stderr)
+    return EXIT_FINDINGS if not_ready else EXIT_OK
+
+
+def _add_status(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cmd = sub.add_parser(
+        "status",
+        help="Flux sources, Kustomizations and HelmReleases of a cluster (exit 1 if not all Ready)",
+    )
+    cmd.add_argument("stack", nargs="?", help="stack whose cluster.kubeContext to use")
+    cmd.add_argument("--context", help="kubeconfig context (instead of the stack's)")
+    cmd.add_argument(
+        "--kubeconfig", type=Path, help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)"
+    )
+    cmd.set_defaults(func=cmd_status)
+
+
 # --------------------------------------------------------------------------------------- graph
 
 
@@ -248,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_validate(sub)
     _add_graph(sub)
     _add_new_cluster(sub)
+    _add_status(sub)
     return parser
 
 
