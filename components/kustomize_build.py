@@ -134,6 +134,19 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+# recent kubectl reports through klog: E1126 07:30:30.185057 9440 run.go:72] "command failed" err="..."
+_KLOG_ERR = re.compile(r'^[EWIF]\d{4} [^\]]*\] "command failed" err="(.*)"$')
+
+
+def _kubectl_error(stderr: str) -> str:
+    """The error of a failed `kubectl kustomize`, on one line, without klog's decoration."""
+    text = _one_line(stderr)
+    m = _KLOG_ERR.match(text)
+    if m:
+        text = m.group(1).replace('\\"', '"')
+    return text.removeprefix("error: ")
+
+
 @functools.lru_cache(maxsize=8)
 def _kubectl_kustomize_major(kubectl: str) -> int | None:
     try:
@@ -230,8 +243,8 @@ class KubectlBuilder(_Builder):
             else:
                 target.write_text(original, encoding="utf-8")
         if done.returncode != 0:
-            message = _one_line(done.stderr.replace(str(self.root) + "/", "")) or "failed"
-            return BuildResult(error=f"kustomize build failed: {message.removeprefix('error: ')}")
+            message = _kubectl_error(done.stderr).replace(str(self.root) + "/", "")
+            return BuildResult(error=f"kustomize build failed: {message or 'no reason given'}")
         try:
             docs = yamlio.load_all(done.stdout)
         except yaml.YAMLError as err:  # pragma: no cover - kustomize writes valid YAML

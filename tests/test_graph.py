@@ -88,3 +88,20 @@ def test_helmrelease_depends_on_and_missing_sources_are_drawn(tmp_path: Path) ->
     # the same input gives the same bytes
     again = repo_validate.collect_cluster(repo, "k8s-01", PythonBuilder(repo), False)
     assert graph.to_mermaid(graph.build_graph(again)) == out
+
+
+def test_a_committed_flux_system_does_not_change_the_graph(
+    tmp_path: Path, manifests_dir: Path
+) -> None:
+    from tests.test_repo_validate import add_flux_system
+
+    repo = tmp_path / "repo"
+    shutil.copytree(GOLDEN_DIR / "k8s-01", repo)
+    before = graph.to_mermaid(
+        graph.build_graph(repo_validate.collect_cluster(repo, "k8s-01", PythonBuilder(repo), False))
+    )
+    add_flux_system(repo, manifests_dir, "v2.9.4")
+    after = graph.to_mermaid(
+        graph.build_graph(repo_validate.collect_cluster(repo, "k8s-01", PythonBuilder(repo), False))
+    )
+    assert after == before == (GOLDEN_DIR / "graph" / "k8s-01.mmd").read_text()

@@ -403,3 +403,84 @@ def test_json_format_lists_every_finding(
         "dependsOn flux-system/nope",
     }
     assert all(f["clusters"] == ["k8s-01"] for f in findings)
+
+
+def add_flux_system(repo: Path, manifests_dir: Path, version: str) -> None:
+    """clusters/k8s-01/flux-system/ as `flux bootstrap` (and the stack) commit it."""
+    fs = repo / "clusters/k8s-01/flux-system"
+    fs.mkdir()
+    shutil.copy(manifests_dir / version / "gotk-components.yaml", fs / "gotk-components.yaml")
+    repo_ref = {"kind": "GitRepository", "name": "flux-system"}
+    sync = [
+        {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "GitRepository",
+            "metadata": {"name": "flux-system", "namespace": "flux-system"},
+            "spec": {"interval": "1m", "ref": {"branch": "main"}, "url": "ssh://git@h/r.git"},
+        },
+        {
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "metadata": {"name": "flux-system", "namespace": "flux-system"},
+            "spec": {
+                "interval": "10m",
+                "path": "./clusters/k8s-01",
+                "prune": True,
+                "sourceRef": repo_ref,
+            },
+        },
+    ]
+    (fs / "gotk-sync.yaml").write_text(yaml.safe_dump_all(sync, explicit_start=True))
+    (fs / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        "resources:\n  - gotk-components.yaml\n  - gotk-sync.yaml\n"
+    )
+
+
+def test_committed_flux_system_is_the_root_and_its_components_set_the_flux_version(
+    repo: Path, manifests_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_flux_system(repo, manifests_dir, "v2.9.4")
+    assert validate(capsys, manifests_dir, str(repo)) == (0, [])
+    # the committed gotk-components.yaml (v2.7.5 here) is what the cluster runs
+    shutil.copy(
+        manifests_dir / "v2.7.5/gotk-components.yaml",
+        repo / "clusters/k8s-01/flux-system/gotk-components.yaml",
+    )
+    edit(
+        repo / "apps/base/postgres-exporter/london/helmrelease.yaml",
+        first(lambda d: d.update(apiVersion="helm.toolkit.fluxcd.io/v2beta2")),
+    )
+    code, out = validate(capsys, manifests_dir, str(repo))
+    assert code == 0 and len(out) == 1
+    assert out[0].endswith(
+        "warning: helm.toolkit.fluxcd.io/v2beta2 HelmRelease is deprecated: use helm.toolkit.fluxcd.io/v2"
+    )
+    # a second GitRepository flux-system, applied by core-apps, is a duplicate
+    extra = repo / "core-apps/clusters/k8s-01/extra-source.yaml"
+    shutil.copy(repo / "clusters/k8s-01/flux-system/gotk-sync.yaml", extra)
+    edit(extra, lambda docs: docs.pop())
+    overlay = repo / "core-apps/clusters/k8s-01/kustomization.yaml"
+    overlay.write_text(overlay.read_text() + "  - extra-source.yaml\n")
+    code, out = validate(capsys, manifests_dir, str(repo))
+    assert code == 1
+    assert (
+        "core-apps/clusters/k8s-01/extra-source.yaml: GitRepository flux-system/flux-system: "
+        "defined 2 times in cluster k8s-01 (source.toolkit.fluxcd.io); also in "
+        "clusters/k8s-01/flux-system/gotk-sync.yaml"
+    ) in out
+    # twice in one path: kustomize itself refuses to build it
+    shutil.copy(extra, repo / "clusters/k8s-01/extra-source.yaml")
+    code, out = validate(capsys, manifests_dir, str(repo))
+    assert (
+        any(
+            line.startswith(
+                "clusters/k8s-01/flux-system/gotk-sync.yaml: Kustomization flux-system/flux-system: "
+                "kustomize build failed: accumulating resources: "
+            )
+            and "already registered id: GitRepository.v1.source.toolkit.fluxcd.io/flux-system.flux-system"
+            in line
+            for line in out
+        )
+        or find_kubectl() is None
+    ), out
