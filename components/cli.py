@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from components import git_writer
+from components import git_writer, graph, new_cluster, repo_validate, status
 from components.config import GitSettings
-from components.config_sources import list_stacks
+from components.config_sources import list_stacks, load_stack_config
 from components.errors import ConfigError, FluxGitopsError, ValidationError
-from components.pipeline import render_stack
+from components.kustomize_build import SKIPPED_MESSAGE, make_builder
+from components.pipeline import render_config, render_stack
 from components.repofiles import RepoFiles
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
@@ -74,6 +76,196 @@ def cmd_push(args: argparse.Namespace) -> int:
     return git_writer.run(args, files_for)
 
 
+# ------------------------------------------------------------------------------------ validate
+
+
+def _validate_rendered(args: argparse.Namespace) -> tuple[list[repo_validate.Finding], list[str]]:
+    """The rendered tree of the stacks, checked in a scratch directory."""
+    stacks = [args.stack] if args.stack else list_stacks(args.project)
+    if not stacks:
+        raise FluxGitopsError(f"{args.project}: no Pulumi.<stack>.yaml files")
+    renders = [render_stack(args.project, s, args.manifests_dir) for s in stacks]
+    merged = RepoFiles()
+    for r in renders:
+        merged = merged.merged(r.files)
+    targets = [
+        repo_validate.Target(r.config.cluster, repo_validate.FluxApis.from_manifest(r.manifest))
+        for r in renders
+    ]
+    with tempfile.TemporaryDirectory(prefix="fluxboot-validate-") as tmp:
+        _write_tree(Path(tmp), merged)
+        return repo_validate.validate_tree(Path(tmp), targets), [t.cluster for t in targets]
+
+
+def _validate_directory(args: argparse.Namespace) -> tuple[list[repo_validate.Finding], list[str]]:
+    """A checkout of the GitOps repository: every clusters/<c>/ (or the --stack's cluster)."""
+    root: Path = args.dir
+    if not root.is_dir():
+        raise FluxGitopsError(f"{root}: not a directory")
+    names = [args.stack] if args.stack else list_stacks(args.project)
+    configs = [load_stack_config(args.project, s) for s in names]
+    by_cluster = {c.cluster: c for c in configs}
+    clusters = [configs[0].cluster] if args.stack else repo_validate.clusters_in(root)
+    if not clusters:
+        raise FluxGitopsError(f"{root}: no clusters/<name>/ directories")
+    targets = [
+        repo_validate.Target(
+            c,
+            repo_validate.apis_for(root, c, by_cluster, args.project, args.manifests_dir),
+        )
+        for c in clusters
+    ]
+    return repo_validate.validate_tree(root, targets), clusters
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Check a GitOps repository (default: every stack's rendered tree) as Flux would see it."""
+    if args.dir is None:
+        findings, clusters = _validate_rendered(args)
+    else:
+        findings, clusters = _validate_directory(args)
+    if args.format == "json":
+        sys.stdout.write(repo_validate.format_json(findings))
+    else:
+        sys.stdout.write(repo_validate.format_text(findings, tuple(clusters)))
+        errors = sum(f.severity == "error" for f in findings)
+        warnings = sum(f.severity == "warning" for f in findings)
+        print(
+            f"checked cluster{'s' if len(clusters) > 1 else ''} {', '.join(clusters)}: "
+            f"{errors} error{'s' if errors != 1 else ''}, "
+            f"{warnings} warning{'s' if warnings != 1 else ''}",
+            file=sys.stderr,
+        )
+    return EXIT_FINDINGS if repo_validate.has_errors(findings) else EXIT_OK
+
+
+def _add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    validate = sub.add_parser(
+        "validate",
+        help="check a whole GitOps repository the way Flux would see it (exit 1 on errors)",
+        description="Build every Flux Kustomization path of every cluster, validate every Flux "
+        "object against the CRDs of its Flux version, check dependsOn, source and provider "
+        "references and duplicate objects. One line per finding: `file: Kind ns/name: problem`.",
+    )
+    validate.add_argument(
+        "dir",
+        nargs="?",
+        type=Path,
+        help="checkout of the GitOps repository (default: the rendered tree of every stack)",
+    )
+    validate.add_argument("--stack", help="only this stack's cluster")
+    validate.add_argument(
+        "--format", choices=("text", "json"), default="text", help="output format (json for CI)"
+    )
+    validate.set_defaults(func=cmd_validate)
+
+
+# --------------------------------------------------------------------------------- new-cluster
+
+
+def cmd_new_cluster(args: argparse.Namespace) -> int:
+    """Write Pulumi.NAME.yaml for a new cluster; list its secrets and the files it will write."""
+    new = new_cluster.plan(args.project, args.name, args.source)
+    # rendered (and validated) before the stack file is written: a failure writes nothing
+    files = render_config(new.config, args.project, args.manifests_dir).files
+    new_cluster.write(new)
+    print(f"wrote {new.path.name}" + (f" (settings of stack {args.source})" if args.source else ""))
+    if new.secret_commands:
+        print("set its secrets (never copied from another stack):")
+        for command in new.secret_commands:
+            print(f"  {command}")
+    print(f"`pulumi up -s {new.name}` (see `fluxboot render {new.name}`) will write:")
+    width = max((len(f.kind) for f in files.values()), default=0)
+    for path, f in files.items():
+        print(f"  {f.kind:<{width}}  {path}")
+    return EXIT_OK
+
+
+def _add_new_cluster(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cmd = sub.add_parser(
+        "new-cluster",
+        help="write the stack file of a new cluster (from an existing stack or minimal)",
+    )
+    cmd.add_argument("name", help="the new stack and cluster name (a DNS-1123 label)")
+    cmd.add_argument(
+        "--from", dest="source", metavar="STACK", help="copy this stack's settings (not secrets)"
+    )
+    cmd.set_defaults(func=cmd_new_cluster)
+
+
+# -------------------------------------------------------------------------------------- status
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Ready, revision, suspended and message of every Flux object (`flux get all -A`)."""
+    context: str | None = args.context
+    if args.kubeconfig is None and context is None:
+        if not args.stack:
+            raise FluxGitopsError("name a STACK, or pass --context NAME or --kubeconfig PATH")
+        context = load_stack_config(args.project, args.stack).settings.cluster.kube_context
+        if context is None:
+            raise FluxGitopsError(
+                f"stack {args.stack} sets no flux-gitops:cluster.kubeContext: "
+                "pass --context NAME or --kubeconfig PATH"
+            )
+    api_client = status.client_for(args.kubeconfig, context)
+    try:
+        found = status.rows(status.list_flux_objects(api_client))
+    finally:
+        api_client.close()
+    if not found:
+        print("no Flux objects found (is Flux installed?)", file=sys.stderr)
+        return EXIT_FINDINGS
+    sys.stdout.write(status.table(found))
+    not_ready = [r for r in found if not r.is_ready]
+    print(f"{len(found)} Flux objects, {len(not_ready)} not ready", file=sys.stderr)
+    return EXIT_FINDINGS if not_ready else EXIT_OK
+
+
+def _add_status(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cmd = sub.add_parser(
+        "status",
+        help="Flux sources, Kustomizations and HelmReleases of a cluster (exit 1 if not all Ready)",
+    )
+    cmd.add_argument("stack", nargs="?", help="stack whose cluster.kubeContext to use")
+    cmd.add_argument("--context", help="kubeconfig context (instead of the stack's)")
+    cmd.add_argument(
+        "--kubeconfig", type=Path, help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)"
+    )
+    cmd.set_defaults(func=cmd_status)
+
+
+# --------------------------------------------------------------------------------------- graph
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    """Print the reconciliation order of a stack's cluster (Mermaid or Graphviz dot)."""
+    rendered = render_stack(args.project, args.stack, args.manifests_dir)
+    with tempfile.TemporaryDirectory(prefix="fluxboot-graph-") as tmp:
+        root = Path(tmp) / "tree"
+        _write_tree(root, rendered.files)
+        builder, real = make_builder(root, Path(tmp))
+        objects = repo_validate.collect_cluster(root, rendered.config.cluster, builder, real)
+    if not real:
+        print(f"skipped: {SKIPPED_MESSAGE}; paths followed without it", file=sys.stderr)
+    for f in objects.findings:
+        print(f.line(), file=sys.stderr)
+    sys.stdout.write(graph.render(graph.build_graph(objects), args.format))
+    return EXIT_OK
+
+
+def _add_graph(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cmd = sub.add_parser(
+        "graph",
+        help="show a cluster's reconciliation order: Kustomizations, HelmReleases, sources",
+        description="flux-system -> core-apps -> apps, the HelmReleases and sources each "
+        "Kustomization applies (found by building its path), chart sources and dependsOn edges.",
+    )
+    cmd.add_argument("stack", help="stack name (Pulumi.<stack>.yaml)")
+    cmd.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+    cmd.set_defaults(func=cmd_graph)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fluxboot",
@@ -117,6 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="create the branch when it does not exist (as git.createBranch)",
     )
     push.set_defaults(func=cmd_push)
+    _add_validate(sub)
+    _add_graph(sub)
+    _add_new_cluster(sub)
+    _add_status(sub)
     return parser
 
 

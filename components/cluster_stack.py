@@ -55,7 +55,9 @@ def split_sync(
     repos = [o for o in objects if is_sync(o, "GitRepository")]
     kustomizations = [o for o in objects if is_sync(o, "Kustomization")]
     if len(repos) != 1 or len(kustomizations) != 1:
-        raise ValueError("the flux-system objects must hold one GitRepository and one Kustomization")
+        raise ValueError(
+            "the flux-system objects must hold one GitRepository and one Kustomization"
+        )
     install = [o for o in objects if o is not repos[0] and o is not kustomizations[0]]
     return install, repos[0], kustomizations[0]
 

@@ -24,6 +24,7 @@ import pytest
 from pulumi.runtime import rpc
 
 from components.flux_uninstall import FluxUninstallProvider, uninstall_flux
+from tests.integration.conftest import strip_cel
 
 pytestmark = [
     pytest.mark.integration,
@@ -34,14 +35,6 @@ pytestmark = [
 VERSION = "v2.9.4"
 SETTLE = 15.0  # seconds within which everything must be gone
 _counter = itertools.count()
-
-
-def _strip_cel(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _strip_cel(v) for k, v in value.items() if k != "x-kubernetes-validations"}
-    if isinstance(value, list):
-        return [_strip_cel(v) for v in value]
-    return value
 
 
 def _wait(predicate: Callable[[], bool], timeout: float = SETTLE, step: float = 0.2) -> bool:
@@ -286,7 +279,7 @@ def flux_cluster(
         f"apps-it-{n}-{int(time.time()) % 100000}",
     )
     api = apiserver.client()
-    crds = [_strip_cel(o) for o in objects if o["kind"] == "CustomResourceDefinition"]
+    crds = [strip_cel(o) for o in objects if o["kind"] == "CustomResourceDefinition"]
     others = [_retarget(o, ns) for o in objects if o["kind"] != "CustomResourceDefinition"]
     namespace_obj = next(o for o in others if o["kind"] == "Namespace")
     cluster = FluxCluster(api, ns, apps_ns, [c["metadata"]["name"] for c in crds])

@@ -1,0 +1,36 @@
+"""`fluxboot status` against a real kube-apiserver holding the Flux v2.9.4 CRDs.
+
+The server is ../shared/tools/kube-apiserver.sh (Kubernetes 1.20, no controllers): the test
+creates the CRDs (without their CEL rules, which 1.20 does not know), a few Flux objects, and
+sets their status through the status subresource as the controllers would.
+"""
+
+from __future__ import annotations
+
+from components.status import Row, row_of, table
+
+# ------------------------------------------------------------------------------- pure parts
+
+
+def test_rows_read_revision_ready_and_suspend_like_flux_get() -> None:
+    hr = {
+        "kind": "HelmRelease",
+        "metadata": {"name": "x", "namespace": "apps"},
+        "spec": {"suspend": True},
+        "status": {
+            "history": [{"chartVersion": "6.1.0"}],
+            "lastAttemptedRevision": "6.2.0",
+            "conditions": [{"type": "Ready", "status": "False", "message": "install\n failed"}],
+        },
+    }
+    assert row_of(hr) == Row("HelmRelease", "apps", "x", "False", True, "6.1.0", "install failed")
+    fresh = {"kind": "Kustomization", "metadata": {"name": "k", "namespace": "flux-system"}}
+    assert row_of(fresh).ready == "Unknown" and not row_of(fresh).is_ready
+    oci = {"kind": "HelmRepository", "metadata": {"name": "o"}, "spec": {"type": "oci"}}
+    assert row_of(oci).is_ready
+
+
+def test_status_pure_table_alignment() -> None:
+    out = table([Row("Kustomization", "flux-system", "apps", "True", False, "r", "ok")])
+    header, row = out.splitlines()
+    assert header.index(" NAME ") + 1 == row.index("apps") and row.endswith("  ok")
