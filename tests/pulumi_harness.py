@@ -9,12 +9,15 @@ outputs. Dynamic resources run their provider's real `create()`, as the engine w
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import dill  # pulumi's own dependency: how dynamic providers are serialized
 import pulumi
+import yaml
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 
@@ -140,3 +143,31 @@ def assert_never_plain(recording: Recording, secrets: list[str]) -> None:
         for text in plain_strings(value):
             for needle in needles:
                 assert needle not in text, f"a secret appears in plain text in the {where}"
+
+
+def engine_config(
+    project: Path, stack: str, secrets: dict[str, str]
+) -> tuple[dict[str, str], list[str]]:
+    """Config as the Pulumi engine hands it to a program: Pulumi.yaml's values, the stack file's
+    keys on top (per top-level key), objects as JSON text, and `secrets` (key -> decrypted value,
+    without namespace) as secret keys, as `pulumi config set --secret` would have stored them."""
+    project_config = yaml.safe_load((project / "Pulumi.yaml").read_text())["config"]
+    stack_config = (
+        yaml.safe_load((project / f"Pulumi.{stack}.yaml").read_text()).get("config") or {}
+    )
+    values: dict[str, str] = {}
+    for key, entry in project_config.items():
+        full = key if ":" in key else f"flux-gitops:{key}"
+        value = entry["value"] if isinstance(entry, dict) and "value" in entry else entry
+        values[full] = value if isinstance(value, str) else json.dumps(value)
+    for full, value in stack_config.items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            if full.split(":", 1)[-1] not in secrets:
+                raise ValueError(
+                    f"{full} is a secret in the stack file: give its value in `secrets`"
+                )
+            continue
+        values[full] = value if isinstance(value, str) else json.dumps(value)
+    for key, value in secrets.items():
+        values[f"flux-gitops:{key}"] = value
+    return values, [f"flux-gitops:{key}" for key in secrets]

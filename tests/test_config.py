@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from components.config import RawConfig, build_stack_config
 from components.config_sources import load_stack_config, read_pulumi_config
 from components.errors import ConfigError
 from tests.conftest import PROJECT_DIR
+from tests.pulumi_harness import engine_config
 
 
 def edit(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
@@ -276,26 +276,6 @@ def test_cluster_name_cannot_be_substituted_by_hand(project: Path) -> None:
 # -------------------------------------------------------------- same input, same model (program)
 
 
-def _engine_config(project: Path, stack: str) -> tuple[dict[str, str], list[str]]:
-    """Config as the Pulumi engine hands it to a program: project defaults, then stack keys on top
-    (per top-level key), objects as JSON text, secrets as their decrypted values."""
-    proj = yaml.safe_load((project / "Pulumi.yaml").read_text())["config"]
-    stack_cfg = yaml.safe_load((project / f"Pulumi.{stack}.yaml").read_text())["config"]
-    out: dict[str, str] = {}
-    secret: list[str] = []
-    for key, entry in proj.items():
-        full = key if ":" in key else f"flux-gitops:{key}"
-        value = entry["value"] if isinstance(entry, dict) and "value" in entry else entry
-        out[full] = json.dumps(value) if not isinstance(value, str) else value
-    for full, value in stack_cfg.items():
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            out[full] = "decrypted-secret-value"
-            secret.append(full)
-        else:
-            out[full] = json.dumps(value) if not isinstance(value, str) else value
-    return out, secret
-
-
 @pytest.mark.parametrize("stack", ["k8s-01", "k8s-02"])
 def test_program_and_cli_build_the_same_model(project: Path, stack: str) -> None:
     from pulumi.runtime import config as runtime_config
@@ -304,7 +284,7 @@ def test_program_and_cli_build_the_same_model(project: Path, stack: str) -> None
         project / f"Pulumi.{stack}.yaml",
         lambda d: d["config"].update({"flux-gitops:kubeconfig": {"secure": "v1:x"}}),
     )
-    values, secret = _engine_config(project, stack)
+    values, secret = engine_config(project, stack, {"kubeconfig": "decrypted-secret-value"})
     runtime_config.set_all_config(values, secret)
     try:
         raw = read_pulumi_config(project, stack)
@@ -325,7 +305,7 @@ def test_program_reports_the_same_problem_as_the_cli(project: Path) -> None:
             {"interval": "5 minutes"}
         ),
     )
-    values, secret = _engine_config(project, "k8s-01")
+    values, secret = engine_config(project, "k8s-01", {})
     runtime_config.set_all_config(values, secret)
     try:
         with pytest.raises(ConfigError) as from_program:
