@@ -38,3 +38,17 @@ def test_every_field_is_described_and_listed() -> None:
         "`sources[].secretRef`",
     ):
         assert key in reference
+
+
+def test_no_merge_conflict_markers_in_tracked_text() -> None:
+    import subprocess
+
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=PROJECT_DIR, capture_output=True, text=True, check=True
+    ).stdout.split()
+    for name in tracked:
+        path = PROJECT_DIR / name
+        if not path.is_file() or path.suffix not in {".md", ".py", ".yaml", ".yml", ".toml", ""}:
+            continue
+        for line in path.read_text(errors="replace").splitlines():
+            assert not line.startswith(("<<<<<<< ", ">>>>>>> ")), f"conflict marker in {name}"
