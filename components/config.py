@@ -25,18 +25,13 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic.alias_generators import to_camel
 
 from components.errors import ConfigError, Problem
+from components.k8s_names import is_dns1123_label, is_dns1123_subdomain
 
 PROJECT = "flux-gitops"
 PROJECT_FILE = "Pulumi.yaml"
 
 # A Go duration as Flux's CRDs accept it (their `pattern` for interval/timeout fields).
 _DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$")
-# RFC 1123 label: what Kubernetes accepts as a namespace or a label-like name.
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-# RFC 1123 subdomain: what Kubernetes accepts as metadata.name of most objects.
-_DNS1123_SUBDOMAIN = re.compile(
-    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-)
 # postBuild.substitute keys, as kustomize-controller requires them.
 _VAR_NAME = re.compile(r"^[_a-zA-Z][_a-zA-Z0-9]*$")
 _FLUX_VERSION = re.compile(r"^v[0-9]+\.[0-9]+\.[0-9]+$")
@@ -52,7 +47,7 @@ def _duration(value: str) -> str:
 
 
 def _dns_label(value: str) -> str:
-    if len(value) > 63 or not _DNS1123_LABEL.match(value):
+    if not is_dns1123_label(value):
         raise ValueError(
             f"{value!r} is not a DNS-1123 label (lower-case letters, digits and '-', "
             "starting and ending with a letter or digit, at most 63 characters)"
@@ -61,7 +56,7 @@ def _dns_label(value: str) -> str:
 
 
 def _dns_subdomain(value: str) -> str:
-    if len(value) > 253 or not _DNS1123_SUBDOMAIN.match(value):
+    if not is_dns1123_subdomain(value):
         raise ValueError(f"{value!r} is not a valid Kubernetes object name (DNS-1123 subdomain)")
     return value
 

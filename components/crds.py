@@ -65,6 +65,7 @@ from typing import Any
 
 from components.errors import ManifestError
 from components.flux_manifests import InstallManifest
+from components.k8s_names import is_dns1123_label, is_dns1123_subdomain
 
 FLUX_GROUP_SUFFIX = ".toolkit.fluxcd.io"
 
@@ -72,10 +73,6 @@ FLUX_GROUP_SUFFIX = ".toolkit.fluxcd.io"
 # problem (without the object prefix) to `errors`.
 Check = Callable[[Any, str, list[str]], None]
 
-_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
-_DNS1123_SUBDOMAIN = re.compile(
-    r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z"
-)
 # The name part of a qualified name (label and annotation keys), and a label value.
 _QUALIFIED_NAME_PART = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]\Z")
 _LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z")
@@ -625,7 +622,7 @@ def _qualified_name(key: str, where: str, errors: list[str]) -> None:
     prefix, sep, name = key.rpartition("/")
     ok = 0 < len(name) <= 63 and _QUALIFIED_NAME_PART.match(name) is not None
     if sep:
-        ok = ok and 0 < len(prefix) <= 253 and _DNS1123_SUBDOMAIN.match(prefix) is not None
+        ok = ok and is_dns1123_subdomain(prefix)
     if not ok:
         errors.append(
             f"{where}: {key!r} is not a valid key (an optional DNS subdomain prefix and '/', then "
@@ -696,7 +693,7 @@ def _metadata_check(*, require_name: bool) -> Check:
                 errors.append(f"{path}.name: required field is missing")
         elif not isinstance(name, str):
             errors.append(f"{path}.name: must be string, got {_got(name)}")
-        elif len(name) > 253 or not _DNS1123_SUBDOMAIN.match(name):
+        elif not is_dns1123_subdomain(name):
             errors.append(
                 f"{path}.name: {_show(name)} is not a DNS-1123 subdomain (lower-case "
                 "alphanumerics, '-' and '.', starting and ending with an alphanumeric, "
@@ -706,7 +703,7 @@ def _metadata_check(*, require_name: bool) -> Check:
         if namespace is not None:
             if not isinstance(namespace, str):
                 errors.append(f"{path}.namespace: must be string, got {_got(namespace)}")
-            elif len(namespace) > 63 or not _DNS1123_LABEL.match(namespace):
+            elif not is_dns1123_label(namespace):
                 errors.append(
                     f"{path}.namespace: {_show(namespace)} is not a DNS-1123 label (lower-case "
                     "alphanumerics and '-', starting and ending with an alphanumeric, at most 63 "

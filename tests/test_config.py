@@ -133,7 +133,9 @@ def test_override_of_fleet_value_is_blamed_on_the_stack_file(project: Path) -> N
     assert msg.startswith("Pulumi.k8s-01.yaml: flux-gitops:notifications.providers.slack.channel: ")
 
 
-@pytest.mark.parametrize("name", ["K8S-01", "k8s_01", "../etc", "a/b", "-k8s", "x" * 64])
+@pytest.mark.parametrize(
+    "name", ["K8S-01", "k8s_01", "../etc", "a/b", "-k8s", "x" * 64, "k8s-01\n"]
+)
 def test_bad_cluster_name(project: Path, name: str) -> None:
     edit(
         project / "Pulumi.k8s-01.yaml",
