@@ -84,3 +84,15 @@ def test_github_workflow_previews_each_stack_on_pull_requests() -> None:
         assert runs[-2].startswith(".venv/bin/fluxboot render") and runs[-1].startswith(command)
     assert jobs["preview"]["if"] == "github.event_name == 'pull_request'"
     assert jobs["up"]["environment"] == "production"
+
+
+def test_pulumi_uses_the_virtualenv_the_makefile_builds() -> None:
+    """Dynamic providers (Git writer, uninstall hook, deploy key) import `components` from it."""
+    project = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())
+    assert project["name"] == "flux-gitops"
+    assert project["runtime"]["name"] == "python"
+    venv = project["runtime"]["options"]["virtualenv"]
+    assert re.search(
+        rf"^VENV\s+\?=\s+{re.escape(venv)}$", (PROJECT_DIR / "Makefile").read_text(), re.M
+    )
+    assert (PROJECT_DIR / "requirements.txt").read_text().splitlines()[-1] == "-e ."
