@@ -58,7 +58,7 @@ class InstallManifest:
     text: str
     origin: str
 
-    @property
+    @functools.cached_property
     def sha256(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()
 
