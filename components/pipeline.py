@@ -117,5 +117,7 @@ def objects_of(
     out: list[dict[str, Any]] = []
     for f in files.values():
         if f.kind in kinds and f.path.endswith(".yaml"):
-            out.extend(d for d in yamlio.load_all(f.content) if isinstance(d, dict))
+            # text this program generated: libyaml, no duplicate-key check (~10x faster on the
+            # 270 KB gotk-components.yaml the Pulumi program reads back for its outputs)
+            out.extend(d for d in yamlio.load_all_generated(f.content) if isinstance(d, dict))
     return out
