@@ -7,7 +7,7 @@ BIN     = $(VENV)/bin
 SHARED_FLUX := $(wildcard ../shared/flux)
 export FLUXBOOT_MANIFESTS_DIR ?= $(SHARED_FLUX)
 
-.PHONY: quickstart test lint setup clean
+.PHONY: quickstart test lint setup clean bench
 
 $(BIN)/fluxboot: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ lint: setup
 ## Lint, type-check and run the whole test suite.
 test: lint
 	$(BIN)/python -m pytest
+
+## What a stack and a fleet cost (README, "Performance"); not part of `make test`.
+bench: setup
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .quickstart .pytest_cache .mypy_cache .ruff_cache

@@ -13,6 +13,8 @@ directory, then never disagrees with Pulumi.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from components import yamlio
@@ -82,12 +84,36 @@ def kustomization(flux: FluxSettings) -> dict[str, Any]:
     return doc
 
 
+# gotk-components.yaml depends only on the manifest and the flux settings, not on the cluster,
+# and serialising its ~270 KB is most of what rendering a stack costs: kept per process, keyed
+# by (manifest sha256, flux settings as JSON). The values are str, so callers cannot mutate them.
+_COMPONENTS_CACHE_SIZE = 8
+_components_cache: OrderedDict[tuple[str, str], str] = OrderedDict()
+_components_lock = threading.Lock()
+
+
+def components_text(flux: FluxSettings, manifest: InstallManifest) -> str:
+    """gotk-components.yaml: the header and the install objects, as `flux install --export`."""
+    key = (manifest.sha256, flux.model_dump_json())
+    with _components_lock:
+        found = _components_cache.get(key)
+        if found is not None:
+            _components_cache.move_to_end(key)
+            return found
+    text = header(flux) + yamlio.dump_all(install_objects(manifest, flux))
+    with _components_lock:
+        _components_cache[key] = text
+        while len(_components_cache) > _COMPONENTS_CACHE_SIZE:
+            _components_cache.popitem(last=False)
+    return text
+
+
 def render_flux_system(
     cluster: str, flux: FluxSettings, git: GitSettings, manifest: InstallManifest
 ) -> list[RepoFile]:
     """The three managed files of `clusters/<cluster>/flux-system/`."""
     base = flux_system_dir(cluster)
-    components = header(flux) + yamlio.dump_all(install_objects(manifest, flux))
+    components = components_text(flux, manifest)
     return [
         RepoFile(f"{base}/{COMPONENTS_FILE}", components, "managed"),
         RepoFile(

@@ -16,6 +16,7 @@ Layout (../shared/seed README; ../shared/DESIGN.md, "Ownership of files"):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -164,19 +165,33 @@ def render_cluster_kustomizations(cfg: StackConfig) -> list[RepoFile]:
 
 def render_sources(cfg: StackConfig) -> list[RepoFile]:
     """core-apps/sources/<name>.yaml and their kustomization.yaml: fleet files, same for every stack."""
+    return list(
+        _render_sources(
+            tuple((s.name, s.url, s.interval, s.is_oci, s.secret_ref) for s in cfg.settings.sources)
+        )
+    )
+
+
+_SourceArgs = tuple[str, str, str, bool, str | None]
+
+
+# Fleet files depend on the sources alone, so a process rendering a fleet serialises them once.
+# Keyed by exactly the arguments `helm_repository` takes; a tuple of frozen RepoFiles.
+@functools.lru_cache(maxsize=8)
+def _render_sources(sources: tuple[_SourceArgs, ...]) -> tuple[RepoFile, ...]:
     files = [
         _managed(
-            f"{SOURCES_DIR}/{s.name}.yaml",
-            helm_repository(s.name, s.url, s.interval, s.is_oci, s.secret_ref),
+            f"{SOURCES_DIR}/{name}.yaml",
+            helm_repository(name, url, interval, is_oci, secret_ref),
             kind="fleet",
         )
-        for s in sorted(cfg.settings.sources, key=lambda s: s.name)
+        for name, url, interval, is_oci, secret_ref in sorted(sources, key=lambda s: s[0])
     ]
     resources = [f.path.rsplit("/", 1)[1] for f in files]
     files.append(
         _managed(f"{SOURCES_DIR}/kustomization.yaml", _kustomize_config(resources), kind="fleet")
     )
-    return files
+    return tuple(files)
 
 
 def render_notifications(cfg: StackConfig) -> list[RepoFile]:
