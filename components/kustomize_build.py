@@ -188,8 +188,45 @@ class _Builder:
             return rel, f"path {path} does not exist in the repository"
         return rel, None
 
+    def _overlay(self, path: str, spec: Mapping[str, Any]) -> _Overlay | str:
+        """The kustomization Flux would build at `path`, or an error: the directory's own
+        kustomization file with the Kustomization's edits, or one generated as Flux does."""
+        rel, error = self._directory(path)
+        if error:
+            return error
+        directory = self.root / rel
+        existing = kustomization_file(directory)
+        if existing is None:
+            resources, error = generated_resources(directory)
+            if error:
+                return error
+            return _Overlay(
+                rel, directory, None, None, flux_kustomization_overlay(None, resources, spec)
+            )
+        original = existing.read_text(encoding="utf-8")
+        try:
+            base = yamlio.load(original)
+        except yaml.YAMLError as err:
+            return f"{rel}/{existing.name}: {_one_line(str(err))}"
+        if not isinstance(base, Mapping):
+            return f"{rel}/{existing.name}: not a kustomization"
+        return _Overlay(
+            rel, directory, existing, original, flux_kustomization_overlay(base, None, spec)
+        )
+
     def build(self, path: str, spec: Mapping[str, Any]) -> BuildResult:
         raise NotImplementedError
+
+
+@dataclass
+class _Overlay:
+    """A directory to build and the kustomization to build it with."""
+
+    rel: str
+    directory: Path
+    existing: Path | None  # the directory's own kustomization file, if it has one
+    original: str | None  # that file's text, to restore after a build that rewrote it
+    kustomization: dict[str, Any]
 
 
 class KubectlBuilder(_Builder):
@@ -201,28 +238,12 @@ class KubectlBuilder(_Builder):
         self.kubectl = kubectl
 
     def build(self, path: str, spec: Mapping[str, Any]) -> BuildResult:
-        rel, error = self._directory(path)
-        if error:
-            return BuildResult(error=error)
-        directory = self.root / rel
-        existing = kustomization_file(directory)
-        original: str | None = None
-        if existing is None:
-            resources, error = generated_resources(directory)
-            if error:
-                return BuildResult(error=error)
-            base: Any = None
-            target = directory / "kustomization.yaml"
-        else:
-            original = existing.read_text(encoding="utf-8")
-            try:
-                base = yamlio.load(original)
-            except yaml.YAMLError as err:
-                return BuildResult(error=f"{rel}/{existing.name}: {_one_line(str(err))}")
-            if not isinstance(base, Mapping):
-                return BuildResult(error=f"{rel}/{existing.name}: not a kustomization")
-            resources, target = None, existing
-        kus = flux_kustomization_overlay(base, resources, spec)
+        overlay = self._overlay(path, spec)
+        if isinstance(overlay, str):
+            return BuildResult(error=overlay)
+        rel, directory, original = overlay.rel, overlay.directory, overlay.original
+        target = overlay.existing or directory / "kustomization.yaml"
+        kus = overlay.kustomization
         metadata = list(kus.get("buildMetadata") or [])
         if "originAnnotations" not in metadata:
             metadata.append("originAnnotations")
@@ -279,26 +300,12 @@ class PythonBuilder(_Builder):
     """Follows `resources:` (files and directories) and `namespace:`; nothing else of kustomize."""
 
     def build(self, path: str, spec: Mapping[str, Any]) -> BuildResult:
-        rel, error = self._directory(path)
-        if error:
-            return BuildResult(error=error)
-        directory = self.root / rel
-        existing = kustomization_file(directory)
-        if existing is None:
-            resources, error = generated_resources(directory)
-            if error:
-                return BuildResult(error=error)
-            base: Any = None
-        else:
-            try:
-                base = yamlio.load(existing.read_text(encoding="utf-8"))
-            except yaml.YAMLError as err:
-                return BuildResult(error=f"{rel}/{existing.name}: {_one_line(str(err))}")
-            resources = None
-        kus = flux_kustomization_overlay(base, resources, spec)
+        overlay = self._overlay(path, spec)
+        if isinstance(overlay, str):
+            return BuildResult(error=overlay)
         result = BuildResult()
         try:
-            result.objects = self._accumulate(directory, kus, set())
+            result.objects = self._accumulate(overlay.directory, overlay.kustomization, set())
         except _BuildError as err:
             result.error = f"kustomize build failed: {err}"
         return result

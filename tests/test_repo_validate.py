@@ -491,3 +491,23 @@ def test_committed_flux_system_is_the_root_and_its_components_set_the_flux_versi
         )
         or find_kubectl() is None
     ), out
+
+
+def test_both_builders_refuse_a_kustomization_file_that_is_not_a_map(
+    repo: Path, tmp_path: Path
+) -> None:
+    import shutil as _shutil
+
+    from components.kustomize_build import KubectlBuilder, PythonBuilder
+
+    (repo / "apps/clusters/k8s-01/kustomization.yaml").write_text("- ../../base/vmcluster\n")
+    builders: list[Any] = [PythonBuilder(repo)]
+    kubectl = _shutil.which("kubectl")
+    if kubectl is not None:
+        builders.append(KubectlBuilder(repo, kubectl, tmp_path / "scratch"))
+    for builder in builders:
+        result = builder.build("./apps/clusters/k8s-01", {})
+        assert result.error == "apps/clusters/k8s-01/kustomization.yaml: not a kustomization", (
+            builder
+        )
+        assert result.objects == []
