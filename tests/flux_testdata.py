@@ -42,6 +42,11 @@ def manifest(directory: str = "v2.9.4") -> InstallManifest:
     return InstallManifest(RELEASES[directory][0], path.read_text(encoding="utf-8"), str(path))
 
 
+def install_objects(directory: str = "v2.9.4") -> list[dict[str, Any]]:
+    """The parsed gotk-components.yaml of a release directory, as committed by `flux install`."""
+    return [d for d in manifest(directory).documents if isinstance(d, dict)]
+
+
 def settings(directory: str = "v2.9.4", **values: Any) -> FluxSettings:
     """FluxSettings for a release directory (camelCase keys, as in a stack file)."""
     version, extras = RELEASES[directory]

@@ -11,14 +11,14 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from pulumi.runtime import rpc
 
-from components import yamlio
-from components.config import GitSettings
+from components.config import FluxSettings, GitSettings
 from components.deploy_key import generate_ed25519
 from components.errors import ConfigError
 from components.flux_install import FluxInstall, FluxInstallArgs
 from components.flux_sync import FluxSync, FluxSyncArgs
+from components.flux_system import sync_objects
 from components.flux_uninstall import FluxUninstall, FluxUninstallArgs
-from tests.flux_testdata import manifests_dir
+from tests.flux_testdata import install_objects
 from tests.pulumi_harness import Recording, assert_never_plain, run
 
 SSH_URL = "ssh://git@github.com/acme/fleet.git"
@@ -30,43 +30,15 @@ TOKEN = "glpat-s3cr3t-t0ken-value"
 KUBECONFIG = "apiVersion: v1\nkind: Config\nusers:\n- name: admin\n  user: {token: kube-s3cr3t}\n"
 
 
-def _install_objects() -> list[dict[str, Any]]:
-    path = manifests_dir() / "v2.9.4" / "gotk-components.yaml"
-    if not path.is_file():
-        pytest.skip(f"Flux v2.9.4 install manifest not found at {path} (set FLUX_MANIFESTS_DIR)")
-    return [d for d in yamlio.load_all(path.read_text()) if isinstance(d, dict)]
-
-
-def _sync_objects(url: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """gotk-sync.yaml as `flux bootstrap` writes it (stand-in for the renderer's output)."""
-    repo = {
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "GitRepository",
-        "metadata": {"name": "flux-system", "namespace": "flux-system"},
-        "spec": {
-            "interval": "1m0s",
-            "ref": {"branch": "main"},
-            "secretRef": {"name": "flux-system"},
-            "url": url,
-        },
-    }
-    ks = {
-        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-        "kind": "Kustomization",
-        "metadata": {"name": "flux-system", "namespace": "flux-system"},
-        "spec": {
-            "interval": "10m0s",
-            "path": "./clusters/k8s-01",
-            "prune": True,
-            "sourceRef": {"kind": "GitRepository", "name": "flux-system"},
-        },
-    }
+def _sync_objects(git: GitSettings) -> tuple[dict[str, Any], dict[str, Any]]:
+    """gotk-sync.yaml's GitRepository and Kustomization, from the renderer."""
+    repo, ks = sync_objects("k8s-01", FluxSettings(), git)
     return repo, ks
 
 
 def _stack(git: GitSettings, seen: dict[str, Any], **sync_kwargs: Any) -> Recording:
-    objects = _install_objects()
-    repo, ks = _sync_objects(git.url)
+    objects = install_objects("v2.9.4")
+    repo, ks = _sync_objects(git)
 
     def program() -> Any:
         provider = k8s.Provider("k8s", kubeconfig=pulumi.Output.secret(KUBECONFIG))
@@ -202,8 +174,8 @@ def test_https_with_secret_ref_requires_token() -> None:
 
 
 def test_rendered_url_must_match_git_url() -> None:
-    objects = _install_objects()
-    repo, ks = _sync_objects("ssh://git@elsewhere/x.git")
+    objects = install_objects("v2.9.4")
+    repo, ks = _sync_objects(GitSettings(url="ssh://git@elsewhere/x.git"))
 
     def program() -> None:
         install = FluxInstall("flux", FluxInstallArgs(version="v2.9.4", objects=objects))

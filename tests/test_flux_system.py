@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from components import yamlio
-from components.config import GitSettings
+from components.config import DEFAULT_COMPONENTS, GitSettings
 from components.flux_install_objects import VERSION_LABEL, install_objects
 from components.flux_system import flux_system_objects, render_flux_system, sync_objects
 from components.kustomize_patches import PatchError, apply_patches, parse_selector
@@ -410,15 +410,7 @@ def test_upgrade_changes_only_the_objects_whose_release_changed() -> None:
     # Every object carries the release in app.kubernetes.io/version; beyond that label:
     assert sorted(changed) == sorted(
         [
-            *(
-                ("Deployment", "flux-system", c)
-                for c in (
-                    "source-controller",
-                    "kustomize-controller",
-                    "helm-controller",
-                    "notification-controller",
-                )
-            ),
+            *(("Deployment", "flux-system", c) for c in DEFAULT_COMPONENTS),
             *(
                 ("CustomResourceDefinition", "", f"{n}.toolkit.fluxcd.io")
                 for n in (
@@ -457,13 +449,5 @@ def test_registry_change_touches_only_deployment_images() -> None:
         )
     )
     changed = {k: diff_paths(before[k], after[k]) for k in before if before[k] != after[k]}
-    assert sorted(changed) == sorted(
-        ("Deployment", "flux-system", c)
-        for c in (
-            "source-controller",
-            "kustomize-controller",
-            "helm-controller",
-            "notification-controller",
-        )
-    )
+    assert sorted(changed) == sorted(("Deployment", "flux-system", c) for c in DEFAULT_COMPONENTS)
     assert set(map(tuple, changed.values())) == {("/spec/template/spec/containers/0/image",)}

@@ -17,8 +17,7 @@ from typing import Any
 
 import pytest
 
-from components import yamlio
-from tests.flux_testdata import manifests_dir
+from tests.flux_testdata import install_objects
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT_ENV = "KUBE_APISERVER_SCRIPT"
@@ -27,14 +26,6 @@ SCRIPT = Path(
 )
 # where `kube-apiserver.sh build` leaves the binary; each server gets its own state directory
 BINARY = Path.home() / ".cache" / "kube-apiserver" / "bin" / "kube-apiserver"
-
-
-def install_objects(version: str) -> list[dict[str, Any]]:
-    """The parsed gotk-components.yaml of a release, or a skip when it is not on this machine."""
-    path = manifests_dir() / version / "gotk-components.yaml"
-    if not path.is_file():
-        pytest.skip(f"Flux {version} install manifest not found at {path} (set FLUX_MANIFESTS_DIR)")
-    return [d for d in yamlio.load_all(path.read_text()) if isinstance(d, dict)]
 
 
 def strip_cel(node: Any) -> Any:
