@@ -18,7 +18,6 @@ from typing import Any
 
 import pulumi
 
-from components.config_sources import stack_file_name
 from components.flux_install import FluxInstall, FluxInstallArgs
 from components.flux_install_objects import selected_components
 from components.flux_sync import FluxSync, FluxSyncArgs
@@ -116,7 +115,6 @@ class ClusterStack(pulumi.ComponentResource):
                 ssh_private_key=secrets.git_ssh_private_key,
                 token=secrets.git_token,
                 deploy_key_rotation=settings.git.deploy_key_rotation,
-                stack_file=stack_file_name(config.stack),
             ),
             pulumi.ResourceOptions(parent=self, depends_on=[self.install]),
         )

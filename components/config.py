@@ -566,6 +566,9 @@ class RawConfig:
     secret: frozenset[str]
     project_file: str = PROJECT_FILE
     stack_file: str = ""
+    # Whether `secret` lists every secret the stack has (the engine's config), so that a missing
+    # one is an error; the YAML files read by `fluxboot` need not hold them.
+    secrets_known: bool = False
 
     @property
     def stack_label(self) -> str:
@@ -618,6 +621,46 @@ def _message(err: Mapping[str, Any]) -> str:
     if kind.endswith("_type") or kind.endswith("_parsing"):
         msg += f" (got {type(err.get('input')).__name__}: {err.get('input')!r})"
     return msg
+
+
+def _cross_checks(settings: Settings, raw: RawConfig, stack_file: str) -> list[Problem]:
+    """Rules between settings, and between settings and the secrets a stack must set.
+
+    They live here, not in the Pulumi components, so that `fluxboot` and `pulumi preview`
+    refuse the same input with the same line. Whether a secret is set is known only where the
+    secrets are: the engine's config (`RawConfig.secrets_known`); the YAML files a `fluxboot`
+    command reads hold no secrets for the committed stacks, so there the secret rules are left to
+    `pulumi preview`, which reports them in the same form.
+    """
+    problems: list[Problem] = []
+    git = settings.git
+    if git.url.startswith("ssh://") and not git.known_hosts:
+        problems.append(
+            Problem(
+                stack_file,
+                f"{PROJECT}:git.knownHosts",
+                f"required for the ssh:// URL {git.url}: source-controller verifies the host key "
+                "against it (`ssh-keyscan <host>`)",
+            )
+        )
+    if not raw.secrets_known:
+        return problems
+
+    def missing(name: str, why: str) -> None:
+        if name not in raw.secret:
+            problems.append(
+                Problem(
+                    stack_file,
+                    f"{PROJECT}:{name}",
+                    f"not set: {why}; run `pulumi config set --secret {name} <value> -s {raw.stack}`",
+                )
+            )
+
+    if not git.url.startswith("ssh://"):
+        missing("gitToken", f"the password of git.username for {git.url}")
+    for name, provider in sorted(settings.notifications.providers.items()):
+        missing(provider.secret_config_key, f"the credential of notification provider {name!r}")
+    return problems
 
 
 def build_stack_config(raw: RawConfig) -> StackConfig:
@@ -719,14 +762,16 @@ def build_stack_config(raw: RawConfig) -> StackConfig:
             known = ", ".join(sorted(_MODEL_KEYS - FLEET_ONLY | allowed_secrets))
             problems.append(Problem(stack_file, key(name), f"unknown key (known: {known})"))
 
+    if settings is not None:
+        if settings.cluster.name is None:
+            try:
+                _dns_label(raw.stack)
+            except ValueError as err:
+                problems.append(
+                    Problem(stack_file, key("cluster.name"), f"not set, and the stack name {err}")
+                )
+        problems.extend(_cross_checks(settings, raw, stack_file))
     if problems or settings is None:
         raise ConfigError(problems)
-    if settings.cluster.name is None:
-        try:
-            _dns_label(raw.stack)
-        except ValueError as err:
-            raise ConfigError(
-                [Problem(stack_file, key("cluster.name"), f"not set, and the stack name {err}")]
-            ) from None
     present = frozenset(k for k in raw.secret if k in allowed_secrets)
     return StackConfig(stack=raw.stack, settings=settings, secrets_present=present)

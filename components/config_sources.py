@@ -173,6 +173,7 @@ def read_pulumi_config(project_dir: Path, stack: str) -> RawConfig:
         stack_values=stack_values,
         secret=frozenset(secret),
         stack_file=stack_file_name(stack),
+        secrets_known=True,
     )
 
 

@@ -25,9 +25,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.config import PROJECT, GitSettings
+from components.config import GitSettings
 from components.deploy_key import DeployKey, public_key_of
-from components.errors import ConfigError, Problem
 from components.flux_install import FluxInstall
 from components.kube_resources import kube_resource, resource_name
 
@@ -47,8 +46,6 @@ class FluxSyncArgs:
     token: pulumi.Input[str] | None = None
     # Raising this counter rotates a generated deploy key (as does changing `git.url`).
     deploy_key_rotation: int = 0
-    # Where the settings came from, for error messages (defaults to Pulumi.<stack>.yaml).
-    stack_file: str = ""
 
 
 def _b64(text: str) -> str:
@@ -77,24 +74,16 @@ class FluxSync(pulumi.ComponentResource):
             )
         namespace = str(repo["metadata"].get("namespace", "flux-system"))
         secret_ref = (repo.get("spec", {}).get("secretRef") or {}).get("name")
-        stack_file = args.stack_file or f"Pulumi.{pulumi.get_stack()}.yaml"
         install = args.install.resources
 
         self.deploy_key: DeployKey | None = None
         data: pulumi.Output[dict[str, str]] | None = None
         public_key: pulumi.Output[str] = pulumi.Output.from_input("")
+        # The config layer (components.config, `_cross_checks`) has refused a missing
+        # knownHosts or gitToken with the key named; here they are invariants.
         if args.git.url.startswith("ssh://"):
             if not args.git.known_hosts:
-                raise ConfigError(
-                    [
-                        Problem(
-                            stack_file,
-                            f"{PROJECT}:git.knownHosts",
-                            f"required for the ssh:// URL {args.git.url}: source-controller "
-                            "verifies the host key against it (`ssh-keyscan <host>`)",
-                        )
-                    ]
-                )
+                raise ValueError("an ssh:// URL needs git.knownHosts (checked by the config layer)")
             if not secret_ref:
                 raise ValueError("the rendered GitRepository has no secretRef for its ssh:// URL")
             if args.ssh_private_key is not None:
@@ -126,15 +115,8 @@ class FluxSync(pulumi.ComponentResource):
                 )
             )
         elif secret_ref:
-            raise ConfigError(
-                [
-                    Problem(
-                        stack_file,
-                        f"{PROJECT}:gitToken",
-                        f"required for {args.git.url}: set it with "
-                        "`pulumi config set --secret gitToken <token>`",
-                    )
-                ]
+            raise ValueError(
+                f"{args.git.url} needs the gitToken secret (checked by the config layer)"
             )
 
         after: list[pulumi.Resource] = list(install)

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 import pulumi
 
 from components.config import PROJECT, StackConfig
-from components.config_sources import stack_file_name
-from components.errors import ConfigError, Problem
 
 
 @dataclass(frozen=True)
@@ -27,25 +25,20 @@ class StackSecrets:
 
 
 def read_stack_secrets(config: StackConfig) -> StackSecrets:
-    """Read every secret the stack uses; a missing notification credential is a config error."""
+    """Read every secret the stack uses, as Pulumi secrets.
+
+    A missing one has been refused already by the config layer (`components.config`), which
+    knows from the engine which secrets are set; a gap here is a programming error.
+    """
     bag = pulumi.Config(PROJECT)
-    problems = []
     providers: dict[str, pulumi.Output[str]] = {}
     for name, provider in sorted(config.settings.notifications.providers.items()):
         value = bag.get_secret(provider.secret_config_key)
         if value is None:
-            problems.append(
-                Problem(
-                    stack_file_name(config.stack),
-                    f"{PROJECT}:{provider.secret_config_key}",
-                    f"not set: the credential of notification provider {name!r}; run "
-                    f"`pulumi config set --secret {provider.secret_config_key} <value> -s {config.stack}`",
-                )
+            raise RuntimeError(
+                f"secret {provider.secret_config_key} of provider {name!r} is not set"
             )
-        else:
-            providers[name] = value
-    if problems:
-        raise ConfigError(problems)
+        providers[name] = value
     return StackSecrets(
         kubeconfig=bag.get_secret("kubeconfig"),
         git_ssh_private_key=bag.get_secret("gitSshPrivateKey"),

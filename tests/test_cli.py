@@ -62,7 +62,7 @@ def _break(project: Path, change: Any) -> None:
 
 BAD_INPUTS = {
     "unknown key": (
-        lambda c: c["flux-gitops:git"].update({"bogus": 1}),
+        lambda c: c.update({"flux-gitops:git": {"bogus": 1}}),
         "Pulumi.k8s-01.yaml: flux-gitops:git.bogus: unknown key",
     ),
     "bad duration": (

@@ -147,7 +147,7 @@ def test_bad_cluster_name(project: Path, name: str) -> None:
 
 
 def test_stack_name_that_is_no_cluster_name_needs_cluster_name(project: Path) -> None:
-    (project / "Pulumi.Prod_1.yaml").write_text("config: {}\n")
+    (project / "Pulumi.Prod_1.yaml").write_text("config: {flux-gitops:git: {knownHosts: h}}\n")
     (msg,) = problems(project, "Prod_1")
     assert msg.startswith(
         "Pulumi.Prod_1.yaml: flux-gitops:cluster.name: not set, and the stack name"
@@ -241,7 +241,7 @@ def test_every_problem_is_reported_not_just_the_first(project: Path) -> None:
     def change(d: dict[str, Any]) -> None:
         d["config"]["flux-gitops:kustomizations"]["apps"]["interval"] = "soon"
         d["config"]["flux-gitops:kustomizations"]["coreApps"]["prune"] = "perhaps"
-        d["config"]["flux-gitops:git"]["branch"] = "a..b"
+        d["config"]["flux-gitops:git"] = {"branch": "a..b"}
 
     edit(project / "Pulumi.k8s-01.yaml", change)
     found = problems(project)
@@ -256,7 +256,7 @@ def test_every_problem_is_reported_not_just_the_first(project: Path) -> None:
 def test_git_url_must_be_one_flux_accepts(project: Path) -> None:
     edit(
         project / "Pulumi.k8s-01.yaml",
-        lambda d: d["config"]["flux-gitops:git"].update({"url": "git@gitlab.com:x/y.git"}),
+        lambda d: d["config"].update({"flux-gitops:git": {"url": "git@gitlab.com:x/y.git"}}),
     )
     (msg,) = problems(project)
     assert msg.startswith(
@@ -282,11 +282,12 @@ def test_cluster_name_cannot_be_substituted_by_hand(project: Path) -> None:
 def test_program_and_cli_build_the_same_model(project: Path, stack: str) -> None:
     from pulumi.runtime import config as runtime_config
 
+    secrets = {"kubeconfig": "decrypted-secret-value", **slack_secrets(stack)}
     edit(
         project / f"Pulumi.{stack}.yaml",
-        lambda d: d["config"].update({"flux-gitops:kubeconfig": {"secure": "v1:x"}}),
+        lambda d: d["config"].update({f"flux-gitops:{k}": {"secure": "v1:x"} for k in secrets}),
     )
-    values, secret = engine_config(project, stack, {"kubeconfig": "decrypted-secret-value"})
+    values, secret = engine_config(project, stack, secrets)
     runtime_config.set_all_config(values, secret)
     try:
         raw = read_pulumi_config(project, stack)
@@ -298,6 +299,12 @@ def test_program_and_cli_build_the_same_model(project: Path, stack: str) -> None
     assert "decrypted-secret-value" not in repr(raw) + repr(from_program)
 
 
+def slack_secrets(stack: str) -> dict[str, str]:
+    """The notification credentials the committed stack `stack` needs."""
+    keys = ["slackWebhookUrl", *(["slackErrorsWebhookUrl"] if stack == "k8s-01" else [])]
+    return {k: f"https://hooks.slack.invalid/{k}" for k in keys}
+
+
 def test_program_reports_the_same_problem_as_the_cli(project: Path) -> None:
     from pulumi.runtime import config as runtime_config
 
@@ -307,7 +314,7 @@ def test_program_reports_the_same_problem_as_the_cli(project: Path) -> None:
             {"interval": "5 minutes"}
         ),
     )
-    values, secret = engine_config(project, "k8s-01", {})
+    values, secret = engine_config(project, "k8s-01", slack_secrets("k8s-01"))
     runtime_config.set_all_config(values, secret)
     try:
         with pytest.raises(ConfigError) as from_program:
@@ -324,3 +331,52 @@ def test_raw_config_without_git_url_is_required() -> None:
     assert [str(p) for p in err.value.problems] == [
         "Pulumi.yaml: flux-gitops:fleet.git: required, not set"
     ]
+
+
+def _raw(
+    git: dict[str, Any], *, secret: set[str], known: bool, providers: bool = True
+) -> RawConfig:
+    fleet: dict[str, Any] = {"git": git}
+    if not providers:
+        fleet["notifications"] = {"providers": {}, "alerts": {}}
+    return RawConfig(
+        stack="k8s-09",
+        project={"fleet": fleet},
+        stack_values={},
+        secret=frozenset(secret),
+        secrets_known=known,
+    )
+
+
+def _lines(raw: RawConfig) -> list[str]:
+    try:
+        build_stack_config(raw)
+    except ConfigError as err:
+        return [str(p) for p in err.problems]
+    return []
+
+
+def test_ssh_url_needs_known_hosts_in_the_config_layer() -> None:
+    raw = _raw({"url": "ssh://git@example.com/x.git"}, secret=set(), known=False)
+    assert _lines(raw) == [
+        "Pulumi.k8s-09.yaml: flux-gitops:git.knownHosts: required for the ssh:// URL "
+        "ssh://git@example.com/x.git: source-controller verifies the host key against it "
+        "(`ssh-keyscan <host>`)"
+    ]
+
+
+def test_missing_secrets_are_refused_where_the_secrets_are_known() -> None:
+    https = {"url": "https://example.com/x.git"}
+    assert _lines(_raw(https, secret=set(), known=True)) == [
+        "Pulumi.k8s-09.yaml: flux-gitops:gitToken: not set: the password of git.username for "
+        "https://example.com/x.git; run `pulumi config set --secret gitToken <value> -s k8s-09`",
+        "Pulumi.k8s-09.yaml: flux-gitops:slackWebhookUrl: not set: the credential of "
+        "notification provider 'slack'; run `pulumi config set --secret slackWebhookUrl <value> "
+        "-s k8s-09`",
+    ]
+    # set, they pass; and the YAML files `fluxboot` reads (no secrets in them) are not held to it
+    assert _lines(_raw(https, secret={"gitToken", "slackWebhookUrl"}, known=True)) == []
+    assert _lines(_raw(https, secret=set(), known=False)) == []
+    # an ssh:// URL needs no token (a deploy key is generated when no private key is set)
+    ssh = {"url": "ssh://git@example.com/x.git", "knownHosts": "h"}
+    assert _lines(_raw(ssh, secret=set(), known=True, providers=False)) == []

@@ -13,7 +13,6 @@ from pulumi.runtime import rpc
 
 from components.config import FluxSettings, GitSettings
 from components.deploy_key import generate_ed25519
-from components.errors import ConfigError
 from components.flux_install import FluxInstall, FluxInstallArgs
 from components.flux_sync import FluxSync, FluxSyncArgs
 from components.flux_system import sync_objects
@@ -161,16 +160,6 @@ def test_uninstall_is_created_after_everything_so_destroy_deletes_it_first() -> 
     assert guard.additional_secret_outputs == ["kubeconfig"]
     assert rpc.is_rpc_secret(guard.inputs["kubeconfig"])
     assert_never_plain(rec, [KUBECONFIG, "kube-s3cr3t"])
-
-
-def test_ssh_requires_known_hosts() -> None:
-    with pytest.raises(ConfigError, match=r"flux-gitops:git\.knownHosts"):
-        _stack(GitSettings(url=SSH_URL), {})
-
-
-def test_https_with_secret_ref_requires_token() -> None:
-    with pytest.raises(ConfigError, match="flux-gitops:gitToken"):
-        _stack(GitSettings(url=HTTPS_URL), {})
 
 
 def test_rendered_url_must_match_git_url() -> None:

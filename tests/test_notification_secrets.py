@@ -82,7 +82,7 @@ def _config(cluster: dict[str, str]) -> StackConfig:
     return build_stack_config(
         RawConfig(
             stack="k8s-01",
-            project={"fleet": {"git": {"url": "ssh://git@example.com/x.git"}}},
+            project={"fleet": {"git": {"url": "ssh://git@example.com/x.git", "knownHosts": "h"}}},
             stack_values={"cluster": cluster},
             secret=frozenset(),
         )

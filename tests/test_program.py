@@ -51,7 +51,7 @@ def program(
     for stack in ("k8s-01", "k8s-02"):
         path = project / f"Pulumi.{stack}.yaml"
         doc = yaml.safe_load(path.read_text())
-        doc["config"]["flux-gitops:git"].update({"pushUrl": str(remote), "createBranch": True})
+        doc["config"]["flux-gitops:git"] = {"pushUrl": str(remote), "createBranch": True}
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
     monkeypatch.setenv("FLUXBOOT_MANIFESTS_DIR", str(manifests_dir))
     return project, remote
@@ -210,7 +210,7 @@ def test_bad_config_fails_the_program_with_the_cli_message(
     path = project / "Pulumi.k8s-01.yaml"
     doc = yaml.safe_load(path.read_text())
     doc["config"]["flux-gitops:kustomizations"]["apps"]["interval"] = "5 minutes"
-    doc["config"]["flux-gitops:git"]["branch"] = "a..b"
+    doc["config"]["flux-gitops:git"] = {"branch": "a..b"}
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
 
     assert fluxboot(["--project", str(project), "render", "k8s-01", "--list"]) == 2

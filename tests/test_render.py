@@ -24,6 +24,11 @@ from tests.flux_testdata import manifests_dir
 STACKS = ["k8s-01", "k8s-02"]
 
 
+KNOWN_HOSTS = (
+    "example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAfuCHKVTjquxvt6CM6tdG4SLp1Btn/nOeHHE5UOzRdf"
+)
+
+
 def listing(files: RepoFiles) -> str:
     return "".join(f"{f.kind} {path} {f.guard_path}\n" for path, f in files.items())
 
@@ -52,7 +57,9 @@ def test_rendered_tree_matches_golden(stack: str, manifests_dir: Path, update_go
 
 
 def _config(overrides: dict[str, Any] | None = None, stack: str = "k8s-05") -> StackConfig:
-    base: dict[str, Any] = {"git": {"url": "ssh://git@example.com/fleet.git"}}
+    base: dict[str, Any] = {
+        "git": {"url": "ssh://git@example.com/fleet.git", "knownHosts": KNOWN_HOSTS}
+    }
     base.update(overrides or {})
     return build_stack_config(
         RawConfig(stack=stack, project={"fleet": base}, stack_values={}, secret=frozenset())
