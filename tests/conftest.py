@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,23 @@ def project(tmp_path: Path) -> Path:
         shutil.copy(PROJECT_DIR / name, dest / name)
     shutil.copytree(PROJECT_DIR / "repo-template", dest / "repo-template")
     return dest
+
+
+# ------------------------------------------------------------------ toolchain and control plane
+
+
+@pytest.fixture(scope="session")
+def toolchain_bin() -> Path:
+    """The bin directory of the e2e toolchain (tests/e2e/toolchain), built here when missing.
+
+    Where Go is present the toolchain is built (once, cached by its pins) rather than the test
+    skipped; only without Go is a test that needs it skipped, with that reason.
+    """
+    if shutil.which("go") is None:
+        pytest.skip("Go is not installed: the real-engine toolchain is built from Go modules")
+    from tests.e2e.toolchain import toolchain
+
+    try:
+        return toolchain.build(out=lambda line: print(line, file=sys.__stderr__, flush=True))
+    except toolchain.BuildError as err:
+        pytest.fail(f"the e2e toolchain could not be built: {err}")

@@ -1,0 +1,60 @@
+"""Fixtures of the real-engine tests: local control planes, Pulumi projects, a GitOps remote."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.control_plane import LocalControlPlane
+from tests.e2e.pulumi_cli import PulumiProject
+
+EXISTING_ENV = "FLUX_GITOPS_E2E_KUBECONFIG"
+
+
+@pytest.fixture
+def control_planes(
+    toolchain_bin: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[str], LocalControlPlane]]:
+    """`control_planes("k8s-01")`: a started control plane whose kubeconfig context is that name.
+
+    Every one started is stopped when the test ends, passed or failed.
+    """
+    with contextlib.ExitStack() as stack:
+
+        def start(context: str) -> LocalControlPlane:
+            workdir = tmp_path_factory.mktemp(f"cluster-{context}")
+            return stack.enter_context(
+                LocalControlPlane(bin_dir=toolchain_bin, workdir=workdir, context=context)
+            )
+
+        yield start
+
+
+@pytest.fixture
+def pulumi_project(toolchain_bin: Path, tmp_path: Path, manifests_dir: Path) -> PulumiProject:
+    """A throwaway copy of the program with a local backend; manifests from the test data."""
+    return PulumiProject(
+        tmp_path / "pulumi",
+        toolchain_bin,
+        extra_env={"FLUXBOOT_MANIFESTS_DIR": str(manifests_dir)},
+    )
+
+
+@pytest.fixture
+def gitops_remote(tmp_path: Path) -> Path:
+    """An empty bare repository standing in for the team's GitOps repository."""
+    remote = tmp_path / "gitops.git"
+    subprocess.run(
+        ["git", "init", "--quiet", "--bare", "--initial-branch=main", str(remote)], check=True
+    )
+    return remote
+
+
+def existing_cluster() -> Path | None:
+    value = os.environ.get(EXISTING_ENV)
+    return Path(value) if value else None
