@@ -28,7 +28,7 @@ import pulumi_kubernetes as k8s
 from components.config import GitSettings
 from components.deploy_key import DeployKey, public_key_of
 from components.flux_install import FluxInstall
-from components.kube_resources import kube_resource, resource_name
+from components.kube_resources import forced_metadata, kube_resource, resource_name
 
 
 @dataclass(frozen=True)
@@ -124,11 +124,13 @@ class FluxSync(pulumi.ComponentResource):
         if data is not None and secret_ref:
             self.secret = k8s.core.v1.Secret(
                 f"{name}-secret-{namespace}-{secret_ref}",
-                metadata={
-                    "name": secret_ref,
-                    "namespace": namespace,
-                    "labels": {"app.kubernetes.io/managed-by": "pulumi"},
-                },
+                metadata=forced_metadata(
+                    {
+                        "name": secret_ref,
+                        "namespace": namespace,
+                        "labels": {"app.kubernetes.io/managed-by": "pulumi"},
+                    }
+                ),
                 type="Opaque",
                 data=data,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(install)),

@@ -5,18 +5,22 @@ The provider calls `components.git_writer` for every operation:
 - create / update push the files (one commit, or none when the repository is up to date);
   update also removes managed files the stack no longer renders;
 - diff compares the state (what the repository held at the last up or refresh) with the new
-  inputs, so `pulumi preview --diff` lists the paths under `managed` / `fleet` that change;
-- read (refresh) reads the repository: a managed or fleet file edited or removed by hand comes
-  back with its real content (or disappears from the map), which is drift, and the next up
-  restores it;
+  inputs, so `pulumi preview` shows an update exactly when a file or a setting changes;
+- read (refresh) reads the repository: a managed or fleet file edited or removed by hand is
+  recorded under `drift`, and the next up restores it;
 - delete removes the managed files only when `delete_files` is set; fleet files and scaffolds
   are never removed.
 
-The state holds, per file, the content that was written, under `managed` and `fleet` maps keyed
-by path (https://www.pulumi.com/docs/iac/concepts/resources/dynamic-providers/). Credentials
-are inputs marked secret and listed in `additional_secret_outputs`, so they are encrypted in
-the state; the provider gets them as plain values (the dynamic provider does not accept
-secrets, the engine strips and re-applies the marking) and hands them to the writer only.
+The inputs hold each file's content, keyed by path, under `managed`, `fleet` and `scaffolds`; the
+outputs hold only a digest per file (`sha256:<hex>`), and `drift` the digest refresh found in the
+repository where it differs (https://www.pulumi.com/docs/iac/concepts/resources/dynamic-providers/).
+That keeps `pulumi preview --diff` readable: when only inputs changed (no drift), `diff` answers
+"unknown", and the engine then diffs old and new inputs itself into a detailed diff that shows the
+changed files alone, as line diffs, instead of every file of the stack (270 KB of
+gotk-components.yaml among them) around the one that changed. Credentials are inputs marked
+secret and listed in `additional_secret_outputs`, so they are encrypted in the state; the provider
+gets them as plain values (the dynamic provider does not accept secrets, the engine strips and
+re-applies the marking) and hands them to the writer only.
 
 Pulumi pickles the provider into the state: `GitOpsFilesProvider` holds no attributes, so the
 pickle holds no secret and nothing unpicklable.
@@ -24,6 +28,7 @@ pickle holds no secret and nothing unpicklable.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -60,9 +65,53 @@ SETTINGS = (
 )
 
 
+# Outputs written by this version: per-file digests and `drift`. States written before hold each
+# file's content under `managed`/`fleet`/`scaffolds` and no format key.
+STATE_FORMAT = 2
+DIGEST_PREFIX = "sha256:"
+CONTENT_KINDS = ("managed", "fleet", "scaffolds")
+
+
 def _plain(value: Any) -> Any:
     """Unwrap a secret the engine may still hand over wrapped (under mocks, or in the future)."""
     return rpc.unwrap_rpc_secret(value)
+
+
+def digest(content: str) -> str:
+    """How the state records a file: `sha256:<hex>` of its UTF-8 text."""
+    return DIGEST_PREFIX + hashlib.sha256(content.encode()).hexdigest()
+
+
+def _recorded(olds: Mapping[str, Any], kind: str) -> dict[str, str] | None:
+    """{path: digest} of what the state says the repository holds (drift included), or None
+    while unknown. Accepts the contents an older state holds in place of digests."""
+    value = _plain(olds.get(kind))
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        return None
+    new_format = olds.get("state_format") == STATE_FORMAT
+    out = {
+        p: (v if new_format else digest(v["content"] if isinstance(v, Mapping) else v))
+        for p, v in value.items()
+    }
+    for path, seen in (_plain(olds.get("drift")) or {}).items():
+        if path in out:
+            if seen:
+                out[path] = seen
+            else:
+                del out[path]
+    return out
+
+
+def _rendered(news: Mapping[str, Any], kind: str) -> dict[str, str] | None:
+    """{path: digest} of the new inputs' files, or None while unknown (preview)."""
+    value = _plain(news.get(kind))
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        return None
+    return {p: digest(v["content"] if isinstance(v, Mapping) else v) for p, v in value.items()}
 
 
 def _files(props: Mapping[str, Any]) -> RepoFiles:
@@ -109,6 +158,10 @@ def _outs(props: Mapping[str, Any], result: PushResult, previous: str | None) ->
     outs = {k: v for k, v in props.items() if k != "__provider"}
     managed = _plain(props.get("managed")) or {}
     fleet = _plain(props.get("fleet")) or {}
+    for kind in CONTENT_KINDS:
+        outs[kind] = _rendered(props, kind)
+    outs["drift"] = {}
+    outs["state_format"] = STATE_FORMAT
     # The commit that last wrote this stack's files; an up-to-date push keeps the previous one.
     outs["commit_id"] = result.commit or previous or result.head or ""
     outs["pushed_branch"] = result.branch
@@ -126,9 +179,9 @@ def planned_changes(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[st
     """
     out: list[str] = []
     for kind in ("managed", "fleet"):
-        old = _plain(olds.get(kind)) or {}
-        new = _plain(news.get(kind)) or {}
-        if not isinstance(old, Mapping) or not isinstance(new, Mapping):
+        old = _recorded(olds, kind)
+        new = _rendered(news, kind)
+        if old is None or new is None:
             out.append(f"~ {kind}")  # not known until apply (preview)
             continue
         for path in sorted({*old, *new}):
@@ -178,9 +231,15 @@ class GitOpsFilesProvider(dyn.ResourceProvider):
         # Never a replacement: a new URL or branch is written by an update, and the old place is
         # left as it is (deleting there could remove the files just written, when both URLs
         # name one repository).
-        return dyn.DiffResult(
-            changes=bool(planned_changes(olds, news)), replaces=[], delete_before_replace=False
-        )
+        if not planned_changes(olds, news):
+            changes: bool | None = False
+        elif olds.get("state_format") == STATE_FORMAT and not _plain(olds.get("drift")):
+            # Only the inputs changed: "unknown" makes the engine diff old and new inputs into a
+            # detailed diff, which `preview --diff` shows as the changed files' line diffs.
+            changes = None
+        else:
+            changes = True  # drift (or a state from before the digests): an update, shown whole
+        return dyn.DiffResult(changes=changes, replaces=[], delete_before_replace=False)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
         old_managed = set(_plain(olds.get("managed")) or {})
@@ -191,14 +250,39 @@ class GitOpsFilesProvider(dyn.ResourceProvider):
         return dyn.UpdateResult(_outs(news, result, olds.get("commit_id")))
 
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
-        managed = _plain(props.get("managed")) or {}
-        fleet = _plain(props.get("fleet")) or {}
-        state = read_state(
-            props["repo_url"], props["branch"], [*managed, *fleet], credentials=_credentials(props)
-        )
         outs = {k: v for k, v in props.items() if k != "__provider"}
-        outs["managed"] = {p: state[p] for p in managed if state.get(p) is not None}
-        outs["fleet"] = {p: state[p] for p in fleet if state.get(p) is not None}
+        if props.get("state_format") != STATE_FORMAT:
+            # A state from before the digests keeps its form (contents as read) until the next up
+            # rewrites it: its recorded contents may already hold an earlier refresh's drift.
+            managed = _plain(props.get("managed")) or {}
+            fleet = _plain(props.get("fleet")) or {}
+            found = read_state(
+                props["repo_url"],
+                props["branch"],
+                [*managed, *fleet],
+                credentials=_credentials(props),
+            )
+            outs["managed"] = {p: found[p] for p in managed if found.get(p) is not None}
+            outs["fleet"] = {p: found[p] for p in fleet if found.get(p) is not None}
+            return dyn.ReadResult(id_, outs)
+        written = {}
+        for kind in CONTENT_KINDS:
+            # what the last up wrote, without any earlier drift
+            recorded = _recorded({**props, "drift": {}}, kind) or {}
+            outs[kind] = recorded
+            if kind != "scaffolds":  # a scaffold belongs to people: never drift
+                written.update(recorded)
+        state = read_state(
+            props["repo_url"], props["branch"], sorted(written), credentials=_credentials(props)
+        )
+        drift = {}
+        for path, expected in sorted(written.items()):
+            content = state.get(path)
+            seen = digest(content) if content is not None else ""
+            if seen != expected:
+                drift[path] = seen
+        outs["drift"] = drift
+        outs["state_format"] = STATE_FORMAT
         return dyn.ReadResult(id_, outs)
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
@@ -303,4 +387,4 @@ class GitOpsFiles(dyn.Resource, module="flux-gitops", name="GitOpsFiles"):
         )
 
 
-__all__ = ["GitOpsFiles", "GitOpsFilesArgs", "GitOpsFilesProvider", "planned_changes"]
+__all__ = ["GitOpsFiles", "GitOpsFilesArgs", "GitOpsFilesProvider", "digest", "planned_changes"]

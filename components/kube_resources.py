@@ -73,11 +73,17 @@ def resource_name(prefix: str, obj: Mapping[str, Any]) -> str:
     return _UNSAFE.sub("-", "-".join(parts).lower())
 
 
+def forced_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """`metadata` with the patchForce annotation: every object this program applies has it, so
+    that it takes over what `flux bootstrap`, Terraform or kustomize-controller applied before
+    (their field managers would otherwise make the apply fail with a conflict)."""
+    return {**metadata, "annotations": {**(metadata.get("annotations") or {}), PATCH_FORCE: "true"}}
+
+
 def with_patch_force(obj: Mapping[str, Any]) -> dict[str, Any]:
     """A deep copy of `obj` whose metadata carries the patchForce annotation."""
     out = copy.deepcopy(dict(obj))
-    meta = out.setdefault("metadata", {})
-    meta["annotations"] = {**(meta.get("annotations") or {}), PATCH_FORCE: "true"}
+    out["metadata"] = forced_metadata(out.get("metadata") or {})
     return out
 
 

@@ -13,6 +13,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.config import NotificationProvider
+from components.kube_resources import forced_metadata
 from components.render import FLUX_NAMESPACE
 
 
@@ -37,10 +38,12 @@ class NotificationSecrets(pulumi.ComponentResource):
         for provider_name, provider in sorted(args.providers.items()):
             self.secrets[provider_name] = k8s.core.v1.Secret(
                 f"{name}-{provider_name}",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=provider.secret_name,
-                    namespace=FLUX_NAMESPACE,
-                    labels={"app.kubernetes.io/managed-by": "flux-gitops"},
+                metadata=forced_metadata(
+                    {
+                        "name": provider.secret_name,
+                        "namespace": FLUX_NAMESPACE,
+                        "labels": {"app.kubernetes.io/managed-by": "flux-gitops"},
+                    }
                 ),
                 type="Opaque",
                 # notification-controller reads `address` (webhook URL) or `token` (bot token)

@@ -63,6 +63,8 @@ def toolchain_bin() -> Path:
     from tests.e2e.toolchain import toolchain
 
     try:
-        return toolchain.build(out=lambda line: print(line, file=sys.__stderr__, flush=True))
+        return toolchain.build(
+            toolchain.ENGINE_TOOLS, out=lambda line: print(line, file=sys.__stderr__, flush=True)
+        )
     except toolchain.BuildError as err:
         pytest.fail(f"the e2e toolchain could not be built: {err}")

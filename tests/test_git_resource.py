@@ -16,9 +16,11 @@ from pulumi.runtime import rpc
 
 from components.config import GitSettings
 from components.git_resource import (
+    STATE_FORMAT,
     GitOpsFiles,
     GitOpsFilesArgs,
     GitOpsFilesProvider,
+    digest,
     planned_changes,
 )
 from components.repofiles import RepoFile, RepoFiles
@@ -127,6 +129,11 @@ def test_create_pushes_and_returns_outputs(remote: Path) -> None:
     assert sorted(outs["changed_files"]) == sorted([APPS, SYNC, SOURCE, SCAFFOLD])
     assert "__provider" not in outs  # the engine adds it back itself
     assert tree(remote)[SCAFFOLD] == "resources: []\n"
+    # the state records digests, not the files (those are the inputs)
+    assert outs["managed"] == {SYNC: digest("sync: 1\n"), APPS: digest("apps: 1\n")}
+    assert outs["scaffolds"] == {SCAFFOLD: digest("resources: []\n")}
+    assert outs["drift"] == {} and outs["state_format"] == STATE_FORMAT
+    assert "apps: 1" not in repr(outs)
 
 
 def test_diff_lists_the_paths_that_change(remote: Path) -> None:
@@ -151,6 +158,35 @@ def test_diff_lists_the_paths_that_change(remote: Path) -> None:
     assert planned_changes(olds, props(remote, token="new")) == ["~ token"]
     # a fleet file no longer rendered is left in place: no change planned for it
     assert planned_changes(olds, props(remote, fleet={})) == []
+
+
+def test_diff_leaves_an_inputs_only_change_to_the_engine(remote: Path) -> None:
+    """No drift: "unknown", so the engine shows a detailed diff of the inputs (the changed files
+    alone); no change: "none"; drift: "some"."""
+    p = GitOpsFilesProvider()
+    state = p.create(props(remote)).outs or {}
+
+    assert p.diff("k8s-01", state, props(remote)).changes is False
+    changed = props(remote, managed={SYNC: "sync: 2\n", APPS: "apps: 1\n"})
+    assert p.diff("k8s-01", state, changed).changes is None
+    assert planned_changes(state, changed) == [f"~ {SYNC}"]
+    drifted = {**state, "drift": {APPS: digest("edited\n")}}
+    assert p.diff("k8s-01", drifted, props(remote)).changes is True
+    assert planned_changes(drifted, props(remote)) == [f"~ {APPS}"]
+
+
+def test_a_state_from_before_the_digests_still_diffs_and_reads(remote: Path) -> None:
+    p = GitOpsFilesProvider()
+    p.create(props(remote))
+    old_state = {**props(remote), "commit_id": "abc"}  # contents, no state_format
+    del old_state["__provider"]
+
+    assert p.diff("k8s-01", old_state, props(remote)).changes is False
+    assert p.diff("k8s-01", old_state, props(remote, managed={SYNC: "x\n"})).changes is True
+    hand_edit(remote, {SYNC: "edited\n"})
+    read = p.read("k8s-01", old_state).outs or {}
+    assert read["managed"][SYNC] == "edited\n"  # its own form, until the next up
+    assert planned_changes(read, props(remote)) == [f"~ {SYNC}"]
 
 
 def test_update_writes_changes_and_removes_managed_files_no_longer_rendered(remote: Path) -> None:
@@ -184,8 +220,8 @@ def test_refresh_shows_a_hand_edit_as_drift_and_the_next_up_restores_it(remote: 
 
     outs = refreshed.outs or {}
     assert refreshed.id == "k8s-01"
-    assert outs["managed"] == {SYNC: "edited\n"}  # APPS is gone
-    assert outs["fleet"] == {SOURCE: "kind: HelmRepository\n"}
+    assert outs["drift"] == {SYNC: digest("edited\n"), APPS: ""}  # APPS is gone
+    assert outs["managed"] == state["managed"] and outs["fleet"] == state["fleet"]
     assert p.diff("k8s-01", outs, props(remote)).changes is True
     assert planned_changes(outs, props(remote)) == [f"+ {APPS}", f"~ {SYNC}"]
 

@@ -119,6 +119,13 @@ def test_program_resource_graph(program: tuple[Path, Path], stack: str) -> None:
     assert all(r.provider.startswith(provider.urn + "::") for r in kube), [
         r.name for r in kube if not r.provider
     ]
+    # and every one takes over what flux bootstrap / Terraform / Flux applied before (patchForce),
+    # the credential Secrets included: without it a takeover fails on a field-manager conflict
+    assert [
+        r.name
+        for r in kube
+        if (r.inputs.get("metadata") or {}).get("annotations", {}).get(PATCH_FORCE) != "true"
+    ] == []
 
     # DESIGN order: repository -> install -> sync -> notification Secrets; uninstall after all
     def descendants(root: str) -> set[str]:

@@ -1,9 +1,4 @@
-"""`fluxboot status` against a real kube-apiserver holding the Flux v2.9.4 CRDs.
-
-The server is ../shared/tools/kube-apiserver.sh (Kubernetes 1.20, no controllers): the test
-creates the CRDs (without their CEL rules, which 1.20 does not know), a few Flux objects, and
-sets their status through the status subresource as the controllers would.
-"""
+"""`fluxboot status`: the pure parts (the API-server test is tests/integration/test_status.py)."""
 
 from __future__ import annotations
 

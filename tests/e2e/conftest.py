@@ -10,23 +10,31 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.control_plane import LocalControlPlane
+from tests.e2e.control_plane import ExistingCluster, LocalControlPlane
 from tests.e2e.pulumi_cli import PulumiProject
 
 EXISTING_ENV = "FLUX_GITOPS_E2E_KUBECONFIG"
 
 
+Cluster = LocalControlPlane | ExistingCluster
+
+
 @pytest.fixture
 def control_planes(
     toolchain_bin: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Callable[[str], LocalControlPlane]]:
+) -> Iterator[Callable[[str], Cluster]]:
     """`control_planes("k8s-01")`: a started control plane whose kubeconfig context is that name.
 
-    Every one started is stopped when the test ends, passed or failed.
+    Every one started is stopped when the test ends, passed or failed. With
+    `FLUX_GITOPS_E2E_KUBECONFIG` set, nothing is started: the context of that name in that
+    kubeconfig is used (a real cluster per stack; the tests install and destroy Flux there).
     """
+    existing = os.environ.get(EXISTING_ENV)
     with contextlib.ExitStack() as stack:
 
-        def start(context: str) -> LocalControlPlane:
+        def start(context: str) -> Cluster:
+            if existing:
+                return ExistingCluster(toolchain_bin, Path(existing), context)
             workdir = tmp_path_factory.mktemp(f"cluster-{context}")
             return stack.enter_context(
                 LocalControlPlane(bin_dir=toolchain_bin, workdir=workdir, context=context)
@@ -53,8 +61,3 @@ def gitops_remote(tmp_path: Path) -> Path:
         ["git", "init", "--quiet", "--bare", "--initial-branch=main", str(remote)], check=True
     )
     return remote
-
-
-def existing_cluster() -> Path | None:
-    value = os.environ.get(EXISTING_ENV)
-    return Path(value) if value else None

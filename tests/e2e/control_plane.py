@@ -502,6 +502,52 @@ class LocalControlPlane:
         return "---\n".join(docs)
 
 
+@dataclass
+class ExistingCluster:
+    """A cluster the user names instead of a local control plane (same interface).
+
+    ``kubeconfig_path`` is the user's kubeconfig; ``context`` one of its contexts. Nothing is
+    started or stopped.
+    """
+
+    bin_dir: Path
+    kubeconfig_path: Path
+    context: str
+
+    @property
+    def kubeconfig(self) -> str:
+        return self.kubeconfig_path.read_text()
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
+        proc = subprocess.run(
+            [
+                str(self.bin_dir / "kubectl"),
+                "--kubeconfig",
+                str(self.kubeconfig_path),
+                "--context",
+                self.context,
+                *args,
+            ],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if check and proc.returncode != 0:
+            raise ControlPlaneError(f"kubectl {' '.join(args)}: {proc.stderr.strip()}")
+        return proc.stdout
+
+    def client(self) -> Any:
+        from kubernetes import config
+
+        return config.new_client_from_config(
+            config_file=str(self.kubeconfig_path), context=self.context, persist_config=False
+        )
+
+    def logs(self) -> str:
+        return f"(cluster {self.context} of {self.kubeconfig_path}: no local logs)"
+
+
 @contextlib.contextmanager
 def control_plane(
     bin_dir: Path, workdir: Path | None = None, **kwargs: Any

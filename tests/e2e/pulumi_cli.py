@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.e2e.toolchain.toolchain import PINS
+
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 PROGRAM_FILES = ("Pulumi.yaml", "Pulumi.k8s-01.yaml", "Pulumi.k8s-02.yaml", "__main__.py")
 PROGRAM_DIRS = ("components", "repo-template")
@@ -75,6 +77,17 @@ class PulumiProject:
         (self.dir / ".venv").symlink_to(venv)
         (self.root / "backend").mkdir()
         (self.root / "pulumi-home").mkdir()
+        # The provider plugin goes where `pulumi plugin install` puts plugins, as for a user; the
+        # language host and the dynamic-provider plugin sit beside `pulumi`, as in a release.
+        self.run(
+            "plugin",
+            "install",
+            "resource",
+            "kubernetes",
+            PINS["pulumi_kubernetes"]["version"],
+            "--file",
+            str(self.bin_dir / "pulumi-resource-kubernetes"),
+        )
 
     @property
     def env(self) -> dict[str, str]:
@@ -91,6 +104,8 @@ class PulumiProject:
             PULUMI_CONFIG_PASSPHRASE=PASSPHRASE,
             PULUMI_SKIP_UPDATE_CHECK="true",
             PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",
+            # plugins from PULUMI_HOME (and the bundled ones beside `pulumi`), not from PATH
+            PULUMI_IGNORE_AMBIENT_PLUGINS="true",
             PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK="true",
             KUBECONFIG=str(self.root / "no-default-kubeconfig"),
             PYTHONDONTWRITEBYTECODE="1",
@@ -118,6 +133,11 @@ class PulumiProject:
         )
         run = Run(args, proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
         self.history.append(run)
+        # every command's whole output, for the reader of a failure
+        logs = self.root / "logs"
+        logs.mkdir(exist_ok=True)
+        name = "-".join(a.strip("-").replace("/", "_") for a in args[:3])
+        (logs / f"{len(self.history):03d}-{name}.txt").write_text(str(run))
         if check and run.returncode != 0:
             raise PulumiFailed(str(run))
         return run

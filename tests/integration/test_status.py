@@ -10,15 +10,15 @@ import pytest
 import yaml
 
 from components.cli import main
-from tests.integration.conftest import ApiServer, install_objects, strip_cel
+from tests.e2e.control_plane import LocalControlPlane
+from tests.flux_testdata import install_objects
 
-# the test server's certificate is self-signed; its kubeconfig says insecure-skip-tls-verify
-pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+pytestmark = pytest.mark.integration
 NOW = "2025-01-01T00:00:00Z"
 
 
 @pytest.fixture(scope="module")
-def flux_cluster(apiserver: ApiServer) -> Path:
+def flux_cluster(apiserver: LocalControlPlane) -> Path:
     """The Flux v2.9.4 CRDs, established, on the test server."""
     from kubernetes import client
 
@@ -26,7 +26,7 @@ def flux_cluster(apiserver: ApiServer) -> Path:
     ext = client.ApiextensionsV1Api(api)
     crds = [d for d in install_objects("v2.9.4") if d.get("kind") == "CustomResourceDefinition"]
     for crd in crds:
-        ext.create_custom_resource_definition(strip_cel(crd))
+        ext.create_custom_resource_definition(crd)
     deadline = time.monotonic() + 30
     for crd in crds:
         while True:
