@@ -25,38 +25,36 @@ import pulumi_kubernetes as k8s
 
 PATCH_FORCE = "pulumi.com/patchForce"
 
-# (apiVersion, kind) -> resource class; objects of other kinds are refused with a clear message.
-_TYPED: dict[tuple[str, str], type[pulumi.CustomResource]] = {
-    ("v1", "Namespace"): k8s.core.v1.Namespace,
-    ("v1", "ServiceAccount"): k8s.core.v1.ServiceAccount,
-    ("v1", "Service"): k8s.core.v1.Service,
-    ("v1", "ResourceQuota"): k8s.core.v1.ResourceQuota,
-    ("v1", "LimitRange"): k8s.core.v1.LimitRange,
-    ("v1", "ConfigMap"): k8s.core.v1.ConfigMap,
-    ("v1", "Secret"): k8s.core.v1.Secret,
-    ("apps/v1", "Deployment"): k8s.apps.v1.Deployment,
-    ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
-    ("policy/v1", "PodDisruptionBudget"): k8s.policy.v1.PodDisruptionBudget,
-    ("rbac.authorization.k8s.io/v1", "ClusterRole"): k8s.rbac.v1.ClusterRole,
-    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): k8s.rbac.v1.ClusterRoleBinding,
-    ("rbac.authorization.k8s.io/v1", "Role"): k8s.rbac.v1.Role,
-    ("rbac.authorization.k8s.io/v1", "RoleBinding"): k8s.rbac.v1.RoleBinding,
-    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): (
-        k8s.apiextensions.v1.CustomResourceDefinition
-    ),
-}
-
-# Top-level fields whose Python argument name differs from the Kubernetes one.
-_ARG_NAMES = {
-    "roleRef": "role_ref",
-    "aggregationRule": "aggregation_rule",
-    "automountServiceAccountToken": "automount_service_account_token",
-    "imagePullSecrets": "image_pull_secrets",
-    "binaryData": "binary_data",
-    "stringData": "string_data",
-}
-_NOT_ARGS = {"apiVersion", "kind", "status"}
+# The built-in kinds a Flux install holds, as (apiVersion, kind); anything else is refused with a
+# clear message rather than guessed at.
+_BUILT_IN: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("v1", "Namespace"),
+        ("v1", "ServiceAccount"),
+        ("v1", "Service"),
+        ("v1", "ResourceQuota"),
+        ("v1", "LimitRange"),
+        ("v1", "ConfigMap"),
+        ("v1", "Secret"),
+        ("apps/v1", "Deployment"),
+        ("networking.k8s.io/v1", "NetworkPolicy"),
+        ("policy/v1", "PodDisruptionBudget"),
+        ("rbac.authorization.k8s.io/v1", "ClusterRole"),
+        ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
+        ("rbac.authorization.k8s.io/v1", "Role"),
+        ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+        ("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
+    }
+)
+_NOT_INPUTS = {"status"}
 _UNSAFE = re.compile(r"[^a-z0-9.-]+")
+
+
+def type_token(api_version: str, kind: str) -> str:
+    """pulumi-kubernetes' type token of a kind: `kubernetes:core/v1:Namespace`,
+    `kubernetes:apps/v1:Deployment`, `kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition`."""
+    group_version = api_version if "/" in api_version else f"core/{api_version}"
+    return f"kubernetes:{group_version}:{kind}"
 
 
 def is_flux_custom_resource(obj: Mapping[str, Any]) -> bool:
@@ -90,7 +88,15 @@ def with_patch_force(obj: Mapping[str, Any]) -> dict[str, Any]:
 def kube_resource(
     name: str, obj: Mapping[str, Any], opts: pulumi.ResourceOptions
 ) -> pulumi.CustomResource:
-    """Declare `obj` as the pulumi_kubernetes resource of its kind, named `name`."""
+    """Declare `obj` as the pulumi_kubernetes resource of its kind, named `name`.
+
+    Built-in kinds are registered under pulumi-kubernetes' own type token (the one its typed
+    class `k8s.apps.v1.Deployment` etc. uses, so state and URNs are the same) with the object's
+    fields as they are, which are already the provider's wire names. The typed classes would
+    translate every nested key through Python type hints first: for the 11 Flux CRDs, whose
+    OpenAPI schemas nest `JSONSchemaProps` hundreds deep, that alone took over a second of every
+    `pulumi preview` (tens of thousands of `typing.get_type_hints` calls).
+    """
     body = with_patch_force(obj)
     api_version, kind = str(body.get("apiVersion", "")), str(body.get("kind", ""))
     if is_flux_custom_resource(body):
@@ -102,12 +108,11 @@ def kube_resource(
             spec=body.get("spec"),
             opts=opts,
         )
-    cls = _TYPED.get((api_version, kind))
-    if cls is None:
-        known = ", ".join(f"{k} ({v})" for v, k in sorted(_TYPED))
+    if (api_version, kind) not in _BUILT_IN:
+        known = ", ".join(f"{k} ({v})" for v, k in sorted(_BUILT_IN))
         raise ValueError(
             f"{kind} {body.get('metadata', {}).get('name')!r} ({api_version}): no Pulumi resource "
             f"type is mapped for this kind; known: {known}"
         )
-    kwargs = {_ARG_NAMES.get(k, k): v for k, v in body.items() if k not in _NOT_ARGS}
-    return cls(name, opts=opts, **kwargs)
+    props = {k: v for k, v in body.items() if k not in _NOT_INPUTS}
+    return pulumi.CustomResource(type_token(api_version, kind), name, props, opts)

@@ -155,3 +155,73 @@ def test_exactly_one_namespace_required() -> None:
     objects = [o for o in _objects("v2.9.4") if o["kind"] != "Namespace"]
     with pytest.raises(ValueError, match="0 Namespaces"):
         run(lambda: FluxInstall("flux", FluxInstallArgs(version="v2.9.4", objects=objects)))
+
+
+# pulumi-kubernetes' typed class of each built-in kind a Flux install holds
+TYPED_CLASSES: dict[tuple[str, str], Any] = {
+    ("v1", "Namespace"): k8s.core.v1.Namespace,
+    ("v1", "ServiceAccount"): k8s.core.v1.ServiceAccount,
+    ("v1", "Service"): k8s.core.v1.Service,
+    ("v1", "ResourceQuota"): k8s.core.v1.ResourceQuota,
+    ("v1", "LimitRange"): k8s.core.v1.LimitRange,
+    ("v1", "ConfigMap"): k8s.core.v1.ConfigMap,
+    ("v1", "Secret"): k8s.core.v1.Secret,
+    ("apps/v1", "Deployment"): k8s.apps.v1.Deployment,
+    ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
+    ("policy/v1", "PodDisruptionBudget"): k8s.policy.v1.PodDisruptionBudget,
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): k8s.rbac.v1.ClusterRole,
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): k8s.rbac.v1.ClusterRoleBinding,
+    ("rbac.authorization.k8s.io/v1", "Role"): k8s.rbac.v1.Role,
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): k8s.rbac.v1.RoleBinding,
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): (
+        k8s.apiextensions.v1.CustomResourceDefinition
+    ),
+}
+
+
+def test_built_in_kinds_keep_pulumi_kubernetes_type_tokens() -> None:
+    """kube_resource registers each kind under the token its typed class uses: the URNs in users'
+    state were made with the typed classes, and a changed token would replace the object."""
+
+    def program() -> None:
+        for (api_version, kind), cls in TYPED_CLASSES.items():
+            meta = {"name": "x", "namespace": "ns"}
+            required: dict[str, Any] = {}
+            if kind.endswith("Binding"):
+                required["role_ref"] = {"apiGroup": "g", "kind": "k", "name": "n"}
+            if kind == "CustomResourceDefinition":
+                required["spec"] = {
+                    "group": "g",
+                    "names": {},
+                    "scope": "Namespaced",
+                    "versions": [],
+                }
+            cls(f"typed-{kind.lower()}", metadata=meta, **required)
+            kube_resource(
+                f"raw-{kind.lower()}",
+                {"apiVersion": api_version, "kind": kind, "metadata": meta},
+                pulumi.ResourceOptions(),
+            )
+
+    rec = run(program)
+    for _, kind in TYPED_CLASSES:
+        typed, raw = rec.resources[f"typed-{kind.lower()}"], rec.resources[f"raw-{kind.lower()}"]
+        assert raw.type == typed.type, kind
+
+
+def test_inputs_are_the_objects_fields_under_their_kubernetes_names() -> None:
+    """What the provider receives is the object as written (wire names such as roleRef), plus
+    the patchForce annotation; `status` is never an input."""
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": "b"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "r"},
+        "subjects": [{"kind": "ServiceAccount", "name": "s", "namespace": "n"}],
+        "status": {"ignored": True},
+    }
+    rec = run(lambda: kube_resource("b", binding, pulumi.ResourceOptions()) and None)
+    inputs = rec.resources["b"].inputs
+    assert inputs["roleRef"] == binding["roleRef"] and inputs["subjects"] == binding["subjects"]
+    assert inputs["metadata"]["annotations"] == {PATCH_FORCE: "true"}
+    assert "status" not in inputs
