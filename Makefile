@@ -7,11 +7,11 @@ BIN     = $(VENV)/bin
 SHARED_FLUX := $(wildcard ../shared/flux)
 export FLUXBOOT_MANIFESTS_DIR ?= $(SHARED_FLUX)
 
-.PHONY: quickstart test lint setup clean bench
+.PHONY: quickstart test lint setup clean bench toolchain e2e
 
 $(BIN)/fluxboot: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --upgrade 'pip>=24.3.1,<26'  # the range the Pulumi SDK requires
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@
 
@@ -35,9 +35,20 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-## Lint, type-check and run the whole test suite.
+## Lint, type-check and run the whole test suite: unit, Git, integration and the real-engine
+## end-to-end tests (the toolchain below is built first where Go is installed).
 test: lint
 	$(BIN)/python -m pytest
+
+## Build the real-engine toolchain from Go modules into ~/.cache/flux-gitops/toolchain/ (cached
+## by its pins: seconds when built; the first build is long). Prints the bin directory.
+toolchain:
+	python3 tests/e2e/toolchain/toolchain.py build
+
+## Only the tests that need the toolchain: integration and end-to-end (pulumi preview/up/refresh/
+## destroy against local Kubernetes 1.34 control planes).
+e2e: setup toolchain
+	$(BIN)/python -m pytest -m "e2e or integration" $(PYTEST_ARGS)
 
 ## What a stack and a fleet cost (README, "Performance"); not part of `make test`.
 bench: setup

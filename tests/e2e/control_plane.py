@@ -196,6 +196,15 @@ def kubeconfig_text(server: str, ca: Path, client: _Cert, context: str) -> str:
 # ------------------------------------------------------------------------------ processes
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the process that started it dies, so that a
+    control plane never outlives a test run that was killed (timeout, Ctrl-C, SIGKILL)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 @dataclass
 class _Process:
     name: str
@@ -443,6 +452,7 @@ class LocalControlPlane:
                 stdin=subprocess.DEVNULL,
                 cwd=self.workdir,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         self.processes.append(_Process(binary, popen, log))
 

@@ -180,6 +180,26 @@ class PulumiProject:
         return resources
 
 
+def configure_stack(
+    project: PulumiProject,
+    stack: str,
+    kubeconfig: str,
+    remote: Path,
+    secrets: dict[str, str],
+    **settings: str,
+) -> None:
+    """`pulumi stack init` and the config a user sets: the kubeconfig and other secrets, the
+    push target (a local bare repository, created on first push), and `settings` by path."""
+    project.stack_init(stack)
+    project.config_set(stack, "flux-gitops:kubeconfig", kubeconfig, secret=True)
+    for key, value in secrets.items():
+        project.config_set(stack, f"flux-gitops:{key}", value, secret=True)
+    project.config_set(stack, "flux-gitops:git.pushUrl", str(remote), path=True)
+    project.config_set(stack, "flux-gitops:git.createBranch", "true", path=True)
+    for key, value in settings.items():
+        project.config_set(stack, f"flux-gitops:{key}", value, path=True)
+
+
 def steps(run: Run) -> dict[str, int]:
     """`pulumi preview/up` summary counts by operation, from its human-readable summary."""
     counts: dict[str, int] = {}

@@ -27,7 +27,13 @@ import yaml
 
 from tests.conftest import PROJECT_DIR
 from tests.e2e.conftest import Cluster
-from tests.e2e.pulumi_cli import PulumiProject, Run, json_preview_steps, ops_of
+from tests.e2e.pulumi_cli import (
+    PulumiProject,
+    Run,
+    configure_stack,
+    json_preview_steps,
+    ops_of,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -105,15 +111,11 @@ def checkout(remote: Path, tmp: Path) -> Path:
 def prepare_stack(
     project: PulumiProject, stack: str, cluster: Cluster, remote: Path, **settings: str
 ) -> None:
-    """`pulumi stack init` and the config a user sets: secrets, and the push target."""
-    project.stack_init(stack)
-    project.config_set(stack, "flux-gitops:kubeconfig", cluster.kubeconfig, secret=True)
-    for key in ("slackWebhookUrl", *(["slackErrorsWebhookUrl"] if stack == "k8s-01" else [])):
-        project.config_set(stack, f"flux-gitops:{key}", SLACK[key], secret=True)
-    project.config_set(stack, "flux-gitops:git.pushUrl", str(remote), path=True)
-    project.config_set(stack, "flux-gitops:git.createBranch", "true", path=True)
-    for key, value in settings.items():
-        project.config_set(stack, f"flux-gitops:{key}", value, path=True)
+    """The stack's config as a user sets it, with the Slack credentials its providers need."""
+    keys = ["slackWebhookUrl", *(["slackErrorsWebhookUrl"] if stack == "k8s-01" else [])]
+    configure_stack(
+        project, stack, cluster.kubeconfig, remote, {k: SLACK[k] for k in keys}, **settings
+    )
 
 
 def objects(text: str) -> list[dict[str, Any]]:
