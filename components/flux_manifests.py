@@ -3,8 +3,9 @@
 Order of lookup for `flux.version` (first hit wins):
 1. `flux.manifestsPath` from the stack config (air-gapped clusters), relative to the project;
    nothing else is tried when it is set, and nothing is downloaded;
-2. a local mirror directory laid out as `<dir>/<version>/gotk-components.yaml`
-   (`--manifests-dir` or the `FLUXBOOT_MANIFESTS_DIR` environment variable);
+2. a local mirror directory laid out as `<dir>/<version>/gotk-components.yaml` or
+   `<dir>/<version>/install.yaml` (`--manifests-dir` or the `FLUXBOOT_MANIFESTS_DIR` environment
+   variable);
 3. the user cache, `$XDG_CACHE_HOME/flux-gitops/flux/<version>/install.yaml`;
 4. a download of the release's published install manifest,
    `https://github.com/fluxcd/flux2/releases/download/<version>/install.yaml`
@@ -108,7 +109,9 @@ def _candidates(
         return found
     mirror = mirror_dir or (Path(os.environ[MIRROR_ENV]) if os.environ.get(MIRROR_ENV) else None)
     if mirror is not None:
+        # either form: `flux install --export` output, or the release asset
         found.append((mirror / flux.version / "gotk-components.yaml", "manifests mirror"))
+        found.append((mirror / flux.version / "install.yaml", "manifests mirror"))
     found.append((_cache_file(flux.version), "cache"))
     return found
 

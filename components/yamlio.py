@@ -1,8 +1,16 @@
 """YAML in and out.
 
 In: a safe loader that rejects duplicate keys (PyYAML silently keeps the last one, which hides
-config mistakes). Out: one deterministic style for every generated file: 2-space indent, list
-items indented under their key, keys in the order the renderer built them, no aliases, LF.
+config mistakes). Out, two deterministic styles, keys in the order the renderer built them, no
+aliases, LF:
+
+- ours (`dump`, `dump_all`), for the files this project writes: 2-space indent, list items
+  indented under their key, as the Flux docs write YAML;
+- flux's (`dump_flux`, `dump_all_flux`), for `clusters/<c>/flux-system/`, which `flux bootstrap`
+  writes too: what go-yaml (through kustomize and sigs.k8s.io/yaml) emits, so that both tools
+  write the same bytes. Keys sorted, list items at their key's indent, plain scalars folded at 80 columns,
+  strings that would read back as another type double-quoted. libyaml's C emitter writes exactly
+  that (go-yaml is a port of libyaml), so it is also the fast path: the 270 KB install in ~0.1 s.
 """
 
 from __future__ import annotations
@@ -107,3 +115,53 @@ def dump(obj: Any) -> str:
 def dump_all(objs: list[Any]) -> str:
     """Several documents, each introduced by `---`, as Flux's own files are written."""
     return "".join("---\n" + dump(o) for o in objs)
+
+
+# --------------------------------------------------------------------------- flux's style
+
+
+_FluxDumperBase: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _FluxDumper(_FluxDumperBase):  # type: ignore[valid-type, misc]
+    """libyaml's emitter with go-yaml's scalar choices (see the module docstring)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+_RESOLVER = yaml.resolver.Resolver()
+# What go-yaml quotes with double quotes: a string that a YAML reader would take for a number,
+# a boolean, a null or a timestamp. (PyYAML's emitter would pick single quotes.)
+_NOT_STRINGS = frozenset(
+    f"tag:yaml.org,2002:{t}" for t in ("int", "float", "bool", "null", "timestamp")
+)
+
+
+def _flux_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    if "\n" in data:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
+    if _RESOLVER.resolve(yaml.ScalarNode, data, (True, False)) in _NOT_STRINGS:  # type: ignore[no-untyped-call]
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data)
+
+
+_FluxDumper.add_representer(str, _flux_str)
+
+
+def dump_flux(obj: Any) -> str:
+    """One document in flux's style (see the module docstring). Keys are sorted at every level:
+    kustomize and sigs.k8s.io/yaml write objects through JSON maps."""
+    return yaml.dump(
+        obj,
+        Dumper=_FluxDumper,
+        sort_keys=True,
+        default_flow_style=False,
+        width=80,
+        allow_unicode=True,
+    )
+
+
+def dump_all_flux(objs: list[Any]) -> str:
+    """Several documents in flux's style, separated by `---` lines, as kustomize writes them."""
+    return "---\n".join(dump_flux(o) for o in objs)

@@ -28,7 +28,7 @@ GIT = GitSettings.model_validate({"url": "ssh://git@example.com/fleet.git"})
 
 def test_gotk_components_cache_hit_is_the_uncached_text() -> None:
     m, flux = manifest(), settings()
-    uncached = header(flux) + yamlio.dump_all(install_objects(m, flux))
+    uncached = header(flux) + yamlio.dump_all_flux(install_objects(m, flux))
     assert components_text(flux, m) == uncached
     again = InstallManifest(m.version, m.text, "elsewhere")  # same bytes, other origin
     assert components_text(flux, again) is components_text(flux, m)

@@ -6,7 +6,9 @@ downloaded prebuilt:
 - the Pulumi CLI, its Python language host (with the two Python scripts that ship beside it) and
   the Kubernetes provider plugin;
 - etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kwok;
-- the four Flux controllers of the pinned release.
+- the four Flux controllers of the pinned release, and `flux-oracle` (ours, in
+  modules/flux-oracle: flux2's own generators), which also builds what the release publishes
+  (its manifests bundle and install.yaml) from the controllers' modules, into `share/flux/`.
 
 Versions live in ``pins.toml``; each tool is built in a wrapper module of our own under
 ``modules/<tool>/`` (a go.mod and go.sum under version control), and the binaries land in
@@ -146,6 +148,55 @@ def _kwok_stages(work: Path, bin_dir: Path) -> None:
     (bin_dir / "kwok-stages.yaml").write_text("---\n".join(docs), encoding="utf-8")
 
 
+# The controllers of a Flux release, with the module path each is published under.
+FLUX_CONTROLLERS = {
+    "source-controller": "github.com/fluxcd/source-controller",
+    "kustomize-controller": "github.com/fluxcd/kustomize-controller",
+    "helm-controller": "github.com/fluxcd/helm-controller",
+    "notification-controller": "github.com/fluxcd/notification-controller",
+    "image-reflector-controller": "github.com/fluxcd/image-reflector-controller",
+    "image-automation-controller": "github.com/fluxcd/image-automation-controller",
+    "source-watcher": "github.com/fluxcd/source-watcher/v2",
+}
+_BASE_ASSET = re.compile(r"https://github\.com/fluxcd/([a-z-]+)/releases/download/(v[^/]+)/")
+
+
+def flux_release_dir() -> Path:
+    """What the pinned Flux release publishes, built offline by the oracle: `bundle/` (the files
+    of manifests.tar.gz) and `install.yaml`, under `share/flux/<release>/`."""
+    return toolchain_dir() / "share" / "flux" / PINS["flux"]["release"]
+
+
+def _flux_release(work: Path, bin_dir: Path) -> None:
+    """Build the release's manifests with the oracle, from the controllers' modules at the
+    versions flux2's manifests/bases name (checked against modules/flux-sources)."""
+    flux2 = _module_dir_of("github.com/fluxcd/flux2/v2", work)
+    sources = MODULES_DIR / "flux-sources"
+    required, _ = module_requirements((sources / "go.mod").read_text(encoding="utf-8"))
+    named: dict[str, str] = {}
+    for base in sorted((flux2 / "manifests" / "bases").iterdir()):
+        for name, version in _BASE_ASSET.findall((base / "kustomization.yaml").read_text()):
+            named[name] = version
+    args = []
+    for name, version in sorted(named.items()):
+        module = FLUX_CONTROLLERS[name]
+        if required.get(module) != version:
+            raise BuildError(
+                f"flux2 {PINS['flux']['release']} names {name} {version}, but "
+                f"{sources / 'go.mod'} requires {required.get(module, '(nothing)')}"
+            )
+        args += ["-controller", f"{name}={_module_dir_of(module, sources)}"]
+    out = flux_release_dir()
+    shutil.rmtree(out, ignore_errors=True)
+    proc = subprocess.run(
+        [str(bin_dir / "flux-oracle"), "release", "-flux2", str(flux2), "-out", str(out), *args],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0 or not (out / "install.yaml").is_file():
+        raise BuildError(f"flux-oracle release: {proc.stderr.strip() or 'no install.yaml'}")
+
+
 def _provider_main(work: Path) -> None:
     """Place the provider's main package in the work copy with its two embedded files generated.
 
@@ -256,6 +307,12 @@ def tools() -> list[Tool]:
             ),
             prepare=_provider_main,
         ),
+        Tool(
+            "flux-oracle",
+            {"flux-oracle": "."},
+            requires=(("github.com/fluxcd/flux2/v2", flux["release"]),),
+            finish=_flux_release,
+        ),
         *(
             Tool(
                 controller,
@@ -299,7 +356,7 @@ def cache_root() -> Path:
 def pins_hash() -> str:
     """A hash of the pins and of every wrapper module's go.mod and go.sum."""
     h = hashlib.sha256(PINS_FILE.read_bytes())
-    for path in sorted(MODULES_DIR.glob("*/go.*")):
+    for path in sorted(MODULES_DIR.glob("*/*")):
         h.update(path.relative_to(MODULES_DIR).as_posix().encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:16]
 
@@ -372,6 +429,14 @@ def check_pins() -> list[str]:
                 for m, v in sorted(staged.items())
                 if v != version
             ]
+    sources = MODULES_DIR / "flux-sources" / "go.mod"
+    required, _ = module_requirements(sources.read_text(encoding="utf-8"))
+    for name, module in FLUX_CONTROLLERS.items():
+        pinned = PINS["flux"].get(name.replace("-", "_"))
+        if required.get(module) != pinned:
+            problems.append(
+                f"{sources}: requires {module} {required.get(module, '(nothing)')}, pins.toml says {pinned}"
+            )
     return problems
 
 
@@ -392,8 +457,9 @@ def _go_version_ok() -> str:
 
 def _stamp(tool: Tool, go_version: str) -> str:
     h = hashlib.sha256(tool.recipe().encode() + go_version.encode())
-    for name in ("go.mod", "go.sum"):
-        h.update((tool.module_dir / name).read_bytes())
+    for path in sorted(tool.module_dir.iterdir()):
+        if path.is_file():
+            h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
 
 
@@ -429,12 +495,14 @@ def _build_one(tool: Tool, go_version: str, out: Callable[[str], None]) -> float
                     f"{tool.name}: '{' '.join(cmd[:3])} ...' failed; log {log_path}:\n{tail}"
                 )
 
-        # the wrapper module, copied so that a generated main package can sit in it
+        # the wrapper module (go.mod, go.sum and any source of ours), copied so that a
+        # generated main package can sit in it
         if work.exists():
             shutil.rmtree(work)
         work.mkdir(parents=True)
-        for name in ("go.mod", "go.sum"):
-            shutil.copyfile(tool.module_dir / name, work / name)
+        for path in sorted(tool.module_dir.iterdir()):
+            if path.is_file():
+                shutil.copyfile(path, work / path.name)
         if tool.prepare:
             tool.prepare(work)
         ldflags = " ".join(("-s", "-w", *tool.ldflags))
