@@ -365,6 +365,9 @@ DEFAULT_EVENT_KINDS: tuple[EventSourceKind, ...] = (
     "HelmRelease",
     "GitRepository",
     "HelmRepository",
+    # a chart version that cannot be fetched is reported by source-controller on the HelmChart
+    # only; helm-controller just waits for it (seen with the real controllers in the e2e test)
+    "HelmChart",
 )
 
 
@@ -426,7 +429,7 @@ class NotificationAlert(_Model):
     event_sources: list[EventSource] = Field(
         default_factory=lambda: [EventSource(kind=k) for k in DEFAULT_EVENT_KINDS],
         description="Objects watched; by default every Kustomization, HelmRelease, "
-        "GitRepository and HelmRepository.",
+        "GitRepository, HelmRepository and HelmChart.",
     )
     namespaces: list[DnsLabel] = Field(
         default_factory=lambda: ["flux-system"],

@@ -171,9 +171,10 @@ def test_default_notifications_send_everything_to_slack_flux_without_a_token() -
     alert = _obj(files, "clusters/k8s-05/notifications/alert-flux.yaml")["spec"]
     assert alert["providerRef"] == {"name": "slack"}
     assert alert["eventSeverity"] == "info"
+    # HelmChart too: a chart version that cannot be fetched is reported on it alone
     assert {(s["kind"], s["name"], s["namespace"]) for s in alert["eventSources"]} == {
         (k, "*", "flux-system")
-        for k in ("Kustomization", "HelmRelease", "GitRepository", "HelmRepository")
+        for k in ("Kustomization", "HelmRelease", "GitRepository", "HelmRepository", "HelmChart")
     }
     assert alert["eventMetadata"] == {"cluster": "k8s-05"}
     listed = yamlio.load(files["clusters/k8s-05/notifications/kustomization.yaml"].content)[

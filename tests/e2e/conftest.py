@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,3 +63,47 @@ def gitops_remote(tmp_path: Path) -> Path:
         ["git", "init", "--quiet", "--bare", "--initial-branch=main", str(remote)], check=True
     )
     return remote
+
+
+class Timeline:
+    """Steps and their durations; every test's timeline is printed at the end of the run."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.rows: list[tuple[str, float]] = []
+        self.notes: list[str] = []
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.rows.append((name, time.monotonic() - start))
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+    def render(self) -> str:
+        width = max((len(n) for n, _ in self.rows), default=10)
+        lines = [f"== {self.title}"]
+        lines += [f"  {name:<{width}}  {seconds:6.1f} s" for name, seconds in self.rows]
+        lines.append(f"  {'total':<{width}}  {sum(s for _, s in self.rows):6.1f} s")
+        return "\n".join([*lines, *self.notes])
+
+
+TIMELINES: list[Timeline] = []
+
+
+@pytest.fixture
+def timeline(request: pytest.FixtureRequest) -> Timeline:
+    t = Timeline(request.node.name)
+    TIMELINES.append(t)
+    return t
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if TIMELINES:
+        terminalreporter.section("end-to-end timelines")
+        for t in TIMELINES:
+            terminalreporter.write_line(t.render())

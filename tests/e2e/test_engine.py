@@ -15,10 +15,8 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,7 @@ import yaml
 
 from tests.conftest import PROJECT_DIR
 from tests.e2e import oracle
-from tests.e2e.conftest import Cluster
+from tests.e2e.conftest import Cluster, Timeline
 from tests.e2e.pulumi_cli import (
     PulumiProject,
     Run,
@@ -47,36 +45,6 @@ FLUX_CRD_GROUP = "toolkit.fluxcd.io"
 
 
 # ------------------------------------------------------------------------------------ helpers
-
-
-class Timeline:
-    """Steps and their durations, printed when the test ends."""
-
-    def __init__(self, title: str) -> None:
-        self.title = title
-        self.rows: list[tuple[str, float]] = []
-
-    @contextmanager
-    def step(self, name: str) -> Iterator[None]:
-        start = time.monotonic()
-        try:
-            yield
-        finally:
-            self.rows.append((name, time.monotonic() - start))
-
-    def render(self) -> str:
-        width = max((len(n) for n, _ in self.rows), default=10)
-        lines = [f"== {self.title}"]
-        lines += [f"  {name:<{width}}  {seconds:6.1f} s" for name, seconds in self.rows]
-        lines.append(f"  {'total':<{width}}  {sum(s for _, s in self.rows):6.1f} s")
-        return "\n".join(lines)
-
-
-@pytest.fixture
-def timeline(request: pytest.FixtureRequest) -> Iterator[Timeline]:
-    t = Timeline(request.node.name)
-    yield t
-    print("\n" + t.render(), file=sys.__stderr__, flush=True)
 
 
 def git(remote: Path, *args: str) -> str:
@@ -413,10 +381,7 @@ def test_two_clusters_one_repository(
         upgrade_diff = project.run("preview", "--diff", "-s", "k8s-02")
     assert not {"replace", "create-replacement", "delete-replaced", "delete"} & set(plan), plan
     diff_lines = len(upgrade_diff.stdout.splitlines())
-    print(
-        f"upgrade preview --diff: {diff_lines} lines, {len(upgrade_diff.stdout)} bytes",
-        file=sys.__stderr__,
-    )
+    timeline.note(f"upgrade preview --diff: {diff_lines} lines, {len(upgrade_diff.stdout)} bytes")
     with timeline.step("7. up of the upgrade"):
         project.run("up", "--yes", "-s", "k8s-02")
     assert uids(two, "namespace")["flux-system"] == ns_uid
