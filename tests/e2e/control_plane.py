@@ -253,7 +253,7 @@ class LocalControlPlane:
             input=input,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=300,  # generous: a loaded 2-core machine is slow, not broken
         )
         if check and proc.returncode != 0:
             raise ControlPlaneError(f"kubectl {' '.join(args)}: {proc.stderr.strip()}")
@@ -541,7 +541,7 @@ class ExistingCluster:
             input=input,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=300,
         )
         if check and proc.returncode != 0:
             raise ControlPlaneError(f"kubectl {' '.join(args)}: {proc.stderr.strip()}")
