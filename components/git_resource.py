@@ -31,21 +31,21 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 import pulumi.dynamic as dyn
 from pulumi.runtime import rpc
 
 from components.config import GitSettings
-from components.git_writer import (
-    GitCredentials,
-    PushResult,
-    delete_files,
-    push_files,
-    read_state,
-)
 from components.repofiles import RepoFile, RepoFiles
+
+if TYPE_CHECKING:
+    from components.git_writer import GitCredentials, PushResult
+
+
+# `components.git_writer` is imported where the provider works, not at the top: the Pulumi
+# program itself never touches Git, and GitPython is a noticeable part of every preview's start.
 
 SECRET_INPUTS = ("ssh_private_key", "token")
 # Inputs whose change alone needs an update (a push to the new place or with the new settings).
@@ -131,6 +131,8 @@ def _files(props: Mapping[str, Any]) -> RepoFiles:
 
 
 def _credentials(props: Mapping[str, Any]) -> GitCredentials:
+    from components.git_writer import GitCredentials
+
     return GitCredentials(
         ssh_private_key=_plain(props.get("ssh_private_key")) or None,
         token=_plain(props.get("token")) or None,
@@ -140,6 +142,8 @@ def _credentials(props: Mapping[str, Any]) -> GitCredentials:
 
 
 def _push(props: Mapping[str, Any], remove: list[str] | None = None) -> PushResult:
+    from components.git_writer import push_files
+
     return push_files(
         props["repo_url"],
         props["branch"],
@@ -250,6 +254,8 @@ class GitOpsFilesProvider(dyn.ResourceProvider):
         return dyn.UpdateResult(_outs(news, result, olds.get("commit_id")))
 
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
+        from components.git_writer import read_state
+
         outs = {k: v for k, v in props.items() if k != "__provider"}
         if props.get("state_format") != STATE_FORMAT:
             # A state from before the digests keeps its form (contents as read) until the next up
@@ -288,6 +294,8 @@ class GitOpsFilesProvider(dyn.ResourceProvider):
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         if not props.get("delete_files"):
             return
+        from components.git_writer import delete_files
+
         delete_files(
             props["repo_url"],
             props["branch"],

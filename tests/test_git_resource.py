@@ -348,3 +348,12 @@ def test_resource_registers_with_secret_credentials(git_mocks: _Mocks) -> pulumi
         _awaited(res.token.is_secret()),
         res.commit_id,
     ).apply(check)
+
+
+def test_the_program_does_not_import_git() -> None:
+    """GitPython is the dynamic provider's business; the program (every preview) skips it."""
+    import sys
+
+    code = "import sys, components.cluster_stack; print('git' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
