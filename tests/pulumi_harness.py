@@ -102,6 +102,9 @@ class _Monitor(MockMonitor):
 def run(program: Callable[[], Any], stack: str = "k8s-01") -> Recording:
     """Run `program` to completion under mocks; return what it registered."""
     recording = Recording()
+    # set_mocks keeps whatever root Stack an earlier test left (another project's, or another
+    # stack's): start from none, so each run gets the root Stack of its own project and stack
+    pulumi.runtime.settings.ROOT.set(None)
     pulumi.runtime.set_mocks(
         _Mocks(), project="flux-gitops", stack=stack, preview=False, monitor=_Monitor(recording)
     )

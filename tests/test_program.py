@@ -100,8 +100,9 @@ def test_program_resource_graph(program: tuple[Path, Path], stack: str) -> None:
 
     # one ClusterStack at the top, composed of the five parts
     (cluster,) = rec.of_type("flux-gitops:cluster_stack:ClusterStack")
-    # (the mock runtime keeps the first root Stack across set_mocks calls: only its type is checked)
-    assert cluster.name == stack and "::pulumi:pulumi:Stack::flux-gitops-" in cluster.parent
+    assert cluster.name == stack and cluster.parent.endswith(
+        f"::pulumi:pulumi:Stack::flux-gitops-{stack}"
+    )
     parts = {r.name: r for r in rec.resources.values() if r.parent == cluster.urn}
     assert {n: r.type for n, r in parts.items()} == {
         f"{stack}-repo": "pulumi-python:dynamic/flux-gitops:GitOpsFiles",
