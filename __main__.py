@@ -28,6 +28,9 @@ except FluxGitopsError as err:
     # one line per problem, the same lines `fluxboot render` prints; no traceback
     raise pulumi.RunError(str(err)) from None
 
+for note in rendered.unchecked_rules:  # CEL rules the offline check could not evaluate
+    pulumi.log.warn(note)
+
 cluster = ClusterStack(
     config.cluster,
     ClusterStackArgs(rendered=rendered, secrets=secrets),

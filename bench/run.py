@@ -9,7 +9,7 @@ Sections (each printed as a Markdown table; targets with their figure and PASS/M
    (one stack's result dropped before the next), median of several repeats, peak Python memory
    (tracemalloc, one extra pass) above the warmed-up process;
 2. the floor: the same objects, file by file, through bare `yaml.dump_all(Dumper=CSafeDumper)`;
-3. the Flux install manifest: load, parse, compile the CRD schemas, customise, serialise,
+3. the Flux install manifest: load, parse, compile the CRD schemas and CEL rules, customise, serialise,
    validate, in a fresh process (first call) and again (cached), with call counts;
 4. the real `__main__.py` under Pulumi mocks (tests/pulumi_harness.py), resources per second;
 5. `git_writer.push_files` against a local bare repository holding 100 clusters;
@@ -45,7 +45,7 @@ import yaml
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR))
 
-from components import crds, flux_manifests, pipeline, yamlio  # noqa: E402
+from components import crd_rules, crds, flux_manifests, pipeline, yamlio  # noqa: E402
 from components.config import RawConfig, StackConfig, build_stack_config  # noqa: E402
 from components.flux_install_objects import install_objects  # noqa: E402
 from components.flux_system import kustomization, sync_objects  # noqa: E402
@@ -397,8 +397,10 @@ def section_fleet(
 @contextlib.contextmanager
 def counting() -> Iterator[dict[str, int]]:
     """Count manifest reads and parses, CRD schema compiles (`crds._compile`, recursive: one
-    call per schema node) and CRD compiles, and whole-manifest serialisations."""
+    call per schema node), CEL rule compiles (`crd_rules.compile_rule`, one per
+    x-kubernetes-validations entry) and CRD compiles, and whole-manifest serialisations."""
     counts = {"manifest parses": 0, "schema node compiles": 0, "CRD compiles": 0}
+    counts["CEL rule compiles"] = 0
     counts["install manifest serialisations"] = 0
     counts["install manifest re-parses (validate_files)"] = 0
     originals = (
@@ -407,6 +409,7 @@ def counting() -> Iterator[dict[str, int]]:
         crds._compile_crd,
         yamlio.dump_all,
         yamlio.load_all_generated,
+        crd_rules.compile_rule,
     )
 
     def parse(text: str, origin: str) -> list[dict[str, Any]]:
@@ -420,6 +423,10 @@ def counting() -> Iterator[dict[str, int]]:
     def compile_crd(*args: Any, **kwargs: Any) -> Any:
         counts["CRD compiles"] += 1
         return originals[2](*args, **kwargs)
+
+    def compile_rule(*args: Any, **kwargs: Any) -> Any:
+        counts["CEL rule compiles"] += 1
+        return originals[5](*args, **kwargs)
 
     def dump_all(objs: list[Any]) -> str:
         if any(o.get("kind") == "CustomResourceDefinition" for o in objs):
@@ -436,6 +443,7 @@ def counting() -> Iterator[dict[str, int]]:
     crds._compile_crd = compile_crd  # type: ignore[assignment]
     yamlio.dump_all = dump_all  # type: ignore[assignment]
     yamlio.load_all_generated = load_generated  # type: ignore[assignment]
+    crd_rules.compile_rule = compile_rule  # type: ignore[assignment]
     try:
         yield counts
     finally:
@@ -445,6 +453,7 @@ def counting() -> Iterator[dict[str, int]]:
             crds._compile_crd,
             yamlio.dump_all,
             yamlio.load_all_generated,
+            crd_rules.compile_rule,
         ) = originals  # type: ignore[assignment]
 
 
@@ -557,11 +566,12 @@ def section_manifest(mirror: Path) -> tuple[str, list[Target]]:
     ok = all(hundred[k] == one[k] for k in one) and one["manifest parses"] == 1
     targets = [
         Target(
-            "install manifest parsed and its schemas compiled once per process",
+            "install manifest parsed and its schemas and CEL rules compiled once per process",
             f"{one['manifest parses']} parse, {one['CRD compiles']} CRD compiles "
-            f"({one['schema node compiles']} schema nodes) after 1 stack; "
+            f"({one['schema node compiles']} schema nodes, {one['CEL rule compiles']} CEL "
+            f"rules) after 1 stack; "
             f"{hundred['manifest parses']}, {hundred['CRD compiles']} "
-            f"({hundred['schema node compiles']}) after 100; "
+            f"({hundred['schema node compiles']}, {hundred['CEL rule compiles']}) after 100; "
             f"customised install serialised {one['install manifest serialisations']} / "
             f"{hundred['install manifest serialisations']} and re-parsed "
             f"{one['install manifest re-parses (validate_files)']} / "

@@ -9,6 +9,7 @@ manifest, usage): one line per problem, no traceback, nothing written.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -21,6 +22,7 @@ from components.errors import ConfigError, FluxGitopsError, ValidationError
 from components.kustomize_build import SKIPPED_MESSAGE, make_builder
 from components.pipeline import render_config, render_stack
 from components.repofiles import RepoFiles
+from components.server_dry_run import ServerDryRun
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -46,8 +48,13 @@ def _write_tree(out: Path, files: RepoFiles) -> None:
 def cmd_render(args: argparse.Namespace) -> int:
     """Render one stack (or every stack) into a directory, or list the files."""
     merged = RepoFiles()
+    notes: dict[str, None] = {}
     for stack in _stacks(args):
-        merged = merged.merged(render_stack(args.project, stack, args.manifests_dir).files)
+        rendered = render_stack(args.project, stack, args.manifests_dir)
+        merged = merged.merged(rendered.files)
+        notes.update(dict.fromkeys(rendered.unchecked_rules))
+    for note in notes:
+        print(f"skipped: {note}", file=sys.stderr)
     if args.list:
         width = max((len(f.kind) for f in merged.values()), default=0)
         for path, f in merged.items():
@@ -79,7 +86,12 @@ def cmd_push(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------ validate
 
 
-def _validate_rendered(args: argparse.Namespace) -> tuple[list[repo_validate.Finding], list[str]]:
+ServerFor = Callable[[str], repo_validate.ServerCheck | None]
+
+
+def _validate_rendered(
+    args: argparse.Namespace, servers: contextlib.ExitStack
+) -> tuple[list[repo_validate.Finding], list[str]]:
     """The rendered tree of the stacks, checked in a scratch directory."""
     stacks = [args.stack] if args.stack else list_stacks(args.project)
     if not stacks:
@@ -88,8 +100,17 @@ def _validate_rendered(args: argparse.Namespace) -> tuple[list[repo_validate.Fin
     merged = RepoFiles()
     for r in renders:
         merged = merged.merged(r.files)
+    server_for = _server_for(
+        args,
+        {r.config.cluster: r.config.settings.cluster.kube_context for r in renders},
+        servers,
+    )
     targets = [
-        repo_validate.Target(r.config.cluster, repo_validate.FluxApis.from_manifest(r.manifest))
+        repo_validate.Target(
+            r.config.cluster,
+            repo_validate.FluxApis.from_manifest(r.manifest),
+            server_for(r.config.cluster),
+        )
         for r in renders
     ]
     with tempfile.TemporaryDirectory(prefix="fluxboot-validate-") as tmp:
@@ -97,7 +118,9 @@ def _validate_rendered(args: argparse.Namespace) -> tuple[list[repo_validate.Fin
         return repo_validate.validate_tree(Path(tmp), targets), [t.cluster for t in targets]
 
 
-def _validate_directory(args: argparse.Namespace) -> tuple[list[repo_validate.Finding], list[str]]:
+def _validate_directory(
+    args: argparse.Namespace, servers: contextlib.ExitStack
+) -> tuple[list[repo_validate.Finding], list[str]]:
     """A checkout of the GitOps repository: every clusters/<c>/ (or the --stack's cluster)."""
     root: Path = args.dir
     if not root.is_dir():
@@ -108,22 +131,66 @@ def _validate_directory(args: argparse.Namespace) -> tuple[list[repo_validate.Fi
     clusters = [configs[0].cluster] if args.stack else repo_validate.clusters_in(root)
     if not clusters:
         raise FluxGitopsError(f"{root}: no clusters/<name>/ directories")
+    server_for = _server_for(
+        args,
+        {
+            c: by_cluster[c].settings.cluster.kube_context if c in by_cluster else None
+            for c in clusters
+        },
+        servers,
+    )
     targets = [
         repo_validate.Target(
             c,
             repo_validate.apis_for(root, c, by_cluster, args.project, args.manifests_dir),
+            server_for(c),
         )
         for c in clusters
     ]
     return repo_validate.validate_tree(root, targets), clusters
 
 
+def _server_for(
+    args: argparse.Namespace, contexts: dict[str, str | None], servers: contextlib.ExitStack
+) -> ServerFor:
+    """Which API server each checked cluster's objects are dry-run on (`--server`).
+
+    `--kubeconfig`/`--context` name one cluster, so they need a single checked cluster;
+    without them each cluster's stack names its context (`cluster.kubeContext`) in the default
+    kubeconfig, as for `pulumi up`. Every client is made before anything is checked, so a
+    cluster that cannot be reached stops the command (exit 2) before the first finding.
+    """
+    explicit = args.kubeconfig is not None or args.context is not None
+    if not args.server:
+        if explicit:
+            raise FluxGitopsError("--kubeconfig and --context go with --server")
+        return lambda cluster: None
+    if explicit and len(contexts) > 1:
+        raise FluxGitopsError(
+            f"--kubeconfig/--context name one cluster, and {len(contexts)} are checked "
+            f"({', '.join(contexts)}): add --stack NAME"
+        )
+    found: dict[str, repo_validate.ServerCheck] = {}
+    for cluster, stack_context in contexts.items():
+        context = args.context if explicit else stack_context
+        if not explicit and context is None:
+            raise FluxGitopsError(
+                f"cluster {cluster}: its stack sets no flux-gitops:cluster.kubeContext (or there "
+                "is no stack for it): pass --context NAME or --kubeconfig PATH with --stack"
+            )
+        api_client = status.client_for(args.kubeconfig if explicit else None, context)
+        servers.callback(api_client.close)
+        found[cluster] = ServerDryRun(api_client)
+    return found.get
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     """Check a GitOps repository (default: every stack's rendered tree) as Flux would see it."""
-    if args.dir is None:
-        findings, clusters = _validate_rendered(args)
-    else:
-        findings, clusters = _validate_directory(args)
+    with contextlib.ExitStack() as servers:
+        if args.dir is None:
+            findings, clusters = _validate_rendered(args, servers)
+        else:
+            findings, clusters = _validate_directory(args, servers)
     if args.format == "json":
         sys.stdout.write(repo_validate.format_json(findings))
     else:
@@ -131,7 +198,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         errors = sum(f.severity == "error" for f in findings)
         warnings = sum(f.severity == "warning" for f in findings)
         print(
-            f"checked cluster{'s' if len(clusters) > 1 else ''} {', '.join(clusters)}: "
+            f"checked cluster{'s' if len(clusters) > 1 else ''} {', '.join(clusters)}"
+            f"{' (and dry-run on the API server)' if args.server else ''}: "
             f"{errors} error{'s' if errors != 1 else ''}, "
             f"{warnings} warning{'s' if warnings != 1 else ''}",
             file=sys.stderr,
@@ -144,8 +212,9 @@ def _add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "validate",
         help="check a whole GitOps repository the way Flux would see it (exit 1 on errors)",
         description="Build every Flux Kustomization path of every cluster, validate every Flux "
-        "object against the CRDs of its Flux version, check dependsOn, source and provider "
-        "references and duplicate objects. One line per finding: `file: Kind ns/name: problem`.",
+        "object against the CRDs of its Flux version (schemas and CEL rules), check dependsOn, "
+        "source and provider references and duplicate objects; with --server, also dry-run "
+        "every object on the cluster. One line per finding: `file: Kind ns/name: problem`.",
     )
     validate.add_argument(
         "dir",
@@ -156,6 +225,19 @@ def _add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     validate.add_argument("--stack", help="only this stack's cluster")
     validate.add_argument(
         "--format", choices=("text", "json"), default="text", help="output format (json for CI)"
+    )
+    validate.add_argument(
+        "--server",
+        action="store_true",
+        help="also dry-run every object on the cluster's API server (server-side apply, "
+        "dryRun=All: nothing changes); the cluster is --kubeconfig/--context, else each stack's "
+        "cluster.kubeContext",
+    )
+    validate.add_argument("--context", help="kubeconfig context for --server")
+    validate.add_argument(
+        "--kubeconfig",
+        type=Path,
+        help="kubeconfig file for --server (default: $KUBECONFIG, ~/.kube/config)",
     )
     validate.set_defaults(func=cmd_validate)
 

@@ -7,10 +7,10 @@ the API server checks a structural schema
 with one deliberate difference: a field the schema does not know is an error here, where the API
 server would silently prune it and Flux would never see the setting.
 
-Each schema is compiled once into a tree of small closures (`Check`), so validating an object
-walks the object, not the schema text. `for_manifest` keeps the compiled schemas of recent
-manifests, keyed by the manifest text, so a fleet of stacks sharing a Flux version compiles them
-once per process.
+Each schema is compiled once into a tree of small closures (`Check`), and each CEL rule once into
+a program, so validating an object walks the object, not the schema text. `for_manifest` keeps
+the compiled schemas and rules of recent manifests, keyed by the manifest text, so a fleet of
+stacks sharing a Flux version compiles them once per process.
 
 What is checked, per schema node: `type` (object, array, string, integer, number, boolean; a bool
 is not an integer, an int is a number), `nullable` (null is an error unless it is set),
@@ -34,10 +34,15 @@ exception that is translated: Go's `$` (and `\\z`) match only at the very end of
 Python lacks (POSIX classes such as `[[:alpha:]]`, `\\Q...\\E`, `\\p{...}`) are refused when the
 schema is compiled, so they can never be silently mis-read.
 
-Not checked:
-- `x-kubernetes-validations` (CEL rules, e.g. HelmRelease's "exactly one of chart and chartRef"):
-  there is no CEL evaluator here; the API server still enforces them.
-- Admission webhooks and anything a controller checks at reconcile time.
+`x-kubernetes-validations` (CEL rules, e.g. HelmRelease's "exactly one of chart and chartRef")
+are compiled with the schema and evaluated by `crd_rules` once the object passes its schema (the
+API server does not run the rules of an object its schema refuses either), on the object as the
+API server sees it: defaults applied, `status` dropped where the CRD has the status subresource.
+A failed rule is one message like any other; a rule that cannot be evaluated offline (a function
+not implemented here, a transition rule) gives a note in `Verdict.unchecked` instead, never a
+silent pass.
+
+Not checked: admission webhooks and anything a controller checks at reconcile time.
 
 `metadata` is only `type: object` in a CRD schema; the API server checks it with its own rules, so
 this module does too: `name` is required and a DNS-1123 subdomain, `namespace` (optional) a
@@ -63,7 +68,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from components import crd_rules
+from components.crd_rules import Rule, RuleTree
 from components.errors import ManifestError
+from components.field_paths import child as _child
 from components.flux_manifests import InstallManifest
 from components.k8s_names import is_dns1123_label, is_dns1123_subdomain
 
@@ -76,7 +84,6 @@ Check = Callable[[Any, str, list[str]], None]
 # The name part of a qualified name (label and annotation keys), and a label value.
 _QUALIFIED_NAME_PART = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]\Z")
 _LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z")
-_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 # RFC 3339 and the ISO 8601 shapes that Kubernetes' strfmt.ParseDateTime also accepts.
 _DATE_TIME = re.compile(
     r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt ]([01][0-9]|2[0-3]):[0-5][0-9]"
@@ -155,13 +162,6 @@ def _got(value: Any) -> str:
     if kind in ("object", "array", "null"):
         return _show(value)
     return f"{kind} {_show(value)}"
-
-
-def _child(path: str, key: Any) -> str:
-    """Field path of a map entry: `a.b` for plain keys, `a[odd/key]` for the others."""
-    if isinstance(key, str) and _PLAIN_KEY.match(key):
-        return f"{path}.{key}" if path else key
-    return f"{path}[{key}]"
 
 
 def _is_object(v: Any) -> bool:
@@ -752,6 +752,8 @@ class _Version:
     deprecated: bool
     deprecation_warning: str | None
     check: Check
+    rules: RuleTree | None
+    status_subresource: bool
 
 
 @dataclass(frozen=True)
@@ -789,6 +791,10 @@ def _compile_crd(doc: Mapping[str, Any]) -> _Crd:
             )
         except ManifestError as err:
             raise ManifestError(f"{where}: schema {err}") from None
+        status_subresource = isinstance((entry.get("subresources") or {}).get("status"), Mapping)
+        rules = crd_rules.compile_rules(
+            schema, f"{kind} {group}/{name}", status_subresource=status_subresource
+        )
         warning = entry.get("deprecationWarning")
         versions[str(name)] = _Version(
             name=str(name),
@@ -796,6 +802,8 @@ def _compile_crd(doc: Mapping[str, Any]) -> _Crd:
             deprecated=entry.get("deprecated") is True,
             deprecation_warning=warning if isinstance(warning, str) else None,
             check=check,
+            rules=rules,
+            status_subresource=status_subresource,
         )
     return _Crd(group=group, kind=kind, versions=versions)
 
@@ -807,6 +815,15 @@ def _label(obj: Mapping[str, Any]) -> str:
     name = meta.get("name") or "<unnamed>"
     namespace = meta.get("namespace")
     return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What checking one object found: its problems (`Kind ns/name: path: what`), and one note
+    per CEL rule it reached that is not checked offline (`crd_rules`)."""
+
+    errors: tuple[str, ...]
+    unchecked: tuple[str, ...] = ()
 
 
 class CrdSchemas:
@@ -856,10 +873,11 @@ class CrdSchemas:
         # The API server's default text, when the CRD gives none.
         return entry.deprecation_warning or f"{api_version} {kind} is deprecated"
 
-    def validate(self, obj: Mapping[str, Any]) -> list[str]:
-        """Problems of `obj` against its CRD, one message each; [] when it is valid."""
+    def check(self, obj: Mapping[str, Any]) -> Verdict:
+        """Problems of `obj` against its CRD (schema, then CEL rules), and the notes of the
+        rules it reached that are not checked offline."""
         if not _is_object(obj):
-            return [f"object: must be object, got {_got(obj)}"]
+            return Verdict((f"object: must be object, got {_got(obj)}",))
         label = _label(obj)
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
         head: list[str] = []
@@ -869,22 +887,50 @@ class CrdSchemas:
             elif not isinstance(value, str) or not value:
                 head.append(f"{label}: {field}: must be a non-empty string, got {_got(value)}")
         if head:
-            return head
+            return Verdict(tuple(head))
         assert isinstance(api_version, str) and isinstance(kind, str)
         group, _, version = api_version.rpartition("/")
         crd = self._crds.get((group, kind))
         if crd is None:
-            return [f"{label}: no CRD for {api_version} {kind} in this Flux version"]
+            return Verdict((f"{label}: no CRD for {api_version} {kind} in this Flux version",))
         entry = crd.versions.get(version)
         if entry is None or not entry.served:
             served = ", ".join(self.served_versions(group, kind)) or "none"
-            return [
-                f"{label}: apiVersion {api_version} is not served by this Flux version "
-                f"(served: {served})"
-            ]
+            return Verdict(
+                (
+                    f"{label}: apiVersion {api_version} is not served by this Flux version "
+                    f"(served: {served})",
+                )
+            )
         errors: list[str] = []
         entry.check(obj, "", errors)
-        return [f"{label}: {e}" for e in errors]
+        notes: list[str] = []
+        # The API server skips the rules of an object that fails its schema (they would read
+        # fields of the wrong type or missing ones); so does this check.
+        if not errors and entry.rules is not None:
+            # status is dropped on create and on updates of the main resource
+            subject = (
+                {k: v for k, v in obj.items() if k != "status"}
+                if entry.status_subresource and "status" in obj
+                else obj
+            )
+            entry.rules.check(subject, "", errors, notes)
+        return Verdict(tuple(f"{label}: {e}" for e in errors), tuple(dict.fromkeys(notes)))
+
+    def validate(self, obj: Mapping[str, Any]) -> list[str]:
+        """Problems of `obj` against its CRD, one message each; [] when it is valid."""
+        return list(self.check(obj).errors)
+
+    def rules(self) -> list[Rule]:
+        """Every CEL rule of every served version, by kind and version."""
+        return [
+            rule
+            for key in sorted(self._crds)
+            for name in sorted(self._crds[key].versions, key=_version_key)
+            if self._crds[key].versions[name].served
+            and (tree := self._crds[key].versions[name].rules) is not None
+            for rule in tree.all_rules()
+        ]
 
     def validate_all(self, objs: Iterable[Mapping[str, Any]]) -> list[str]:
         """The problems of every object, in order."""

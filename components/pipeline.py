@@ -36,6 +36,9 @@ class StackRender:
     config: StackConfig
     manifest: InstallManifest
     files: RepoFiles
+    # CEL rules the files' objects reach that the offline check cannot evaluate (crd_rules):
+    # not problems, but never passed in silence either; the front ends print them
+    unchecked_rules: tuple[str, ...] = ()
 
     def cluster_objects(self) -> list[dict[str, Any]]:
         """What Pulumi applies: exactly what `kubectl kustomize clusters/<c>/flux-system` builds
@@ -55,12 +58,15 @@ def load_template(project_dir: Path) -> Template:
 # stack of a fleet: the problems of each text are kept per process, keyed by (schemas, text).
 # The key holds the CrdSchemas itself (compared by identity), so an id is never reused.
 _VALIDATED_CACHE_SIZE = 512
-_validated: OrderedDict[tuple[CrdSchemas, str], tuple[str, ...]] = OrderedDict()
+_validated: OrderedDict[tuple[CrdSchemas, str], tuple[tuple[str, ...], tuple[str, ...]]] = (
+    OrderedDict()
+)
 _validated_lock = threading.Lock()
 
 
-def _file_problems(content: str, schemas: CrdSchemas) -> tuple[str, ...]:
-    """The problems of one generated file's text, without its path."""
+def _file_problems(content: str, schemas: CrdSchemas) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The problems of one generated file's text, without its path, and the notes of the CEL
+    rules its objects reach that are not checked offline."""
     key = (schemas, content)
     with _validated_lock:
         found = _validated.get(key)
@@ -68,6 +74,7 @@ def _file_problems(content: str, schemas: CrdSchemas) -> tuple[str, ...]:
             _validated.move_to_end(key)
             return found
     problems: list[str] = []
+    notes: list[str] = []
     try:
         docs = yamlio.load_all_generated(content)
     except Exception as err:
@@ -76,8 +83,10 @@ def _file_problems(content: str, schemas: CrdSchemas) -> tuple[str, ...]:
     for doc in docs:
         if not isinstance(doc, dict) or not is_flux_api(str(doc.get("apiVersion", ""))):
             continue
-        problems.extend(schemas.validate(doc))
-    result = tuple(problems)
+        verdict = schemas.check(doc)
+        problems.extend(verdict.errors)
+        notes.extend(verdict.unchecked)
+    result = (tuple(problems), tuple(notes))
     with _validated_lock:
         _validated[key] = result
         while len(_validated) > _VALIDATED_CACHE_SIZE:
@@ -85,15 +94,20 @@ def _file_problems(content: str, schemas: CrdSchemas) -> tuple[str, ...]:
     return result
 
 
-def validate_files(files: RepoFiles, schemas: CrdSchemas, flux_version: str) -> None:
-    """Check every Flux object in `files` against its CRD schema; raise with every problem found."""
+def validate_files(files: RepoFiles, schemas: CrdSchemas, flux_version: str) -> tuple[str, ...]:
+    """Check every Flux object in `files` against its CRD (schema and CEL rules); raise with
+    every problem found. Returns the notes of the rules not checked offline, once each."""
     problems: list[str] = []
+    notes: dict[str, None] = {}
     for path, f in files.items():
         if not path.endswith((".yaml", ".yml")):
             continue
-        problems.extend(f"{path}: {msg}" for msg in _file_problems(f.content, schemas))
+        found, unchecked = _file_problems(f.content, schemas)
+        problems.extend(f"{path}: {msg}" for msg in found)
+        notes.update(dict.fromkeys(unchecked))
     if problems:
         raise ValidationError([*problems, f"(checked against the CRDs of Flux {flux_version})"])
+    return tuple(notes)
 
 
 def render_config(
@@ -101,8 +115,8 @@ def render_config(
 ) -> StackRender:
     manifest = load_install_manifest(config.settings.flux, project_dir, mirror_dir)
     files = render_repo_files(config, load_template(project_dir), manifest)
-    validate_files(files, for_manifest(manifest), config.settings.flux.version)
-    return StackRender(config=config, manifest=manifest, files=files)
+    notes = validate_files(files, for_manifest(manifest), config.settings.flux.version)
+    return StackRender(config=config, manifest=manifest, files=files, unchecked_rules=notes)
 
 
 def render_stack(project_dir: Path, stack: str, mirror_dir: Path | None = None) -> StackRender:

@@ -10,9 +10,13 @@ are substituted, as kustomize-controller does.
 
 Checks, each finding one line `file: Kind ns/name: what is wrong`:
 - every Kustomization path builds (see `kustomize_build`);
-- every Flux object validates against the CRD schema of the cluster's Flux version; a deprecated
-  API version is a warning, an API version that version no longer serves an error, both naming the
-  replacement (the CRD's storage version);
+- every Flux object validates against the CRD schema of the cluster's Flux version, CEL rules
+  (`x-kubernetes-validations`) included; a deprecated API version is a warning, an API version
+  that version no longer serves an error, both naming the replacement (the CRD's storage
+  version); a CEL rule that cannot be evaluated offline is reported once, as `skipped: ...`;
+- with `--server`, every object is also dry-run on the cluster's API server (server-side apply,
+  `dryRun=All`, see `server_dry_run`): a refusal is an error `API server: ...`, an object the
+  server cannot judge yet (its namespace or kind does not exist there) a warning;
 - every `dependsOn` names a Kustomization (a HelmRelease, for HelmReleases) of the cluster, and
   `dependsOn` has no cycle;
 - every Kustomization `sourceRef`, HelmRelease chart `sourceRef` / `chartRef` and Alert
@@ -28,7 +32,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import yaml
 
@@ -364,8 +368,11 @@ def check_schema(cluster: ClusterObjects, apis: FluxApis) -> list[Finding]:
         if apis.schemas.deprecation(api_version, kind) is not None:
             out.append(Finding(a.file, what, "warning", f"{api_version} {kind} is deprecated{use}"))
         prefix = what + ": "
-        for problem in apis.schemas.validate(a.obj):
+        verdict = apis.schemas.check(a.obj)
+        for problem in verdict.errors:
             out.append(Finding(a.file, what, "error", problem.removeprefix(prefix)))
+        # a CEL rule the offline check cannot evaluate: one line per rule, wherever it is met
+        out.extend(Finding("", "", "skipped", note) for note in verdict.unchecked)
     return out
 
 
@@ -530,12 +537,46 @@ def check_cluster(cluster: ClusterObjects, apis: FluxApis) -> list[Finding]:
 # ------------------------------------------------------------------------------------- driving
 
 
+class ServerAnswer(Protocol):
+    """What an API server said about one object (`server_dry_run.Answer`)."""
+
+    @property
+    def verdict(self) -> Literal["accepted", "refused", "not judged"]: ...
+
+    @property
+    def message(self) -> str: ...
+
+
+class ServerCheck(Protocol):
+    """Asks a cluster's API server about an object without changing anything
+    (`server_dry_run.ServerDryRun`; the CLI builds it, so this layer needs no client)."""
+
+    def answer(self, obj: Mapping[str, Any], default_namespace: str = ...) -> ServerAnswer: ...
+
+
 @dataclass(frozen=True)
 class Target:
-    """One cluster to check, and the Flux APIs it runs."""
+    """One cluster to check, the Flux APIs it runs, and its API server when asked to dry-run."""
 
     cluster: str
     apis: FluxApis
+    server: ServerCheck | None = None
+
+
+def check_server(cluster: ClusterObjects, server: ServerCheck) -> list[Finding]:
+    """Every object the cluster gets, dry-run on its API server, in the order Flux applies."""
+    out: list[Finding] = []
+    for a in cluster.objects:
+        answer = server.answer(a.obj)
+        if answer.verdict == "refused":
+            out.append(Finding(a.file, label(a.obj), "error", f"API server: {answer.message}"))
+        elif answer.verdict == "not judged":
+            out.append(
+                Finding(
+                    a.file, label(a.obj), "warning", f"API server: not dry-run: {answer.message}"
+                )
+            )
+    return out
 
 
 def apis_for(
@@ -570,7 +611,10 @@ def validate_tree(root: Path, targets: list[Target]) -> list[Finding]:
         builder, real = make_builder(root, Path(scratch))
         for target in targets:
             objects = collect_cluster(root, target.cluster, builder, real)
-            for f in check_cluster(objects, target.apis):
+            found = check_cluster(objects, target.apis)
+            if target.server is not None:
+                found += check_server(objects, target.server)
+            for f in found:
                 merged.setdefault((f.file, f.object, f.severity, f.message), set()).add(
                     target.cluster
                 )

@@ -511,3 +511,81 @@ def test_both_builders_refuse_a_kustomization_file_that_is_not_a_map(
             builder
         )
         assert result.objects == []
+
+
+# ------------------------------------------------------------------------------- CEL rules
+
+
+def test_a_flux_object_that_breaks_a_cel_rule_is_an_error(
+    repo: Path, manifests_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    strategy = {"name": "RemediateOnFailure", "retryInterval": "1m"}
+    edit(
+        repo / "apps/base/postgres-exporter/london/helmrelease.yaml",
+        first(lambda d: d["spec"].setdefault("upgrade", {}).update(strategy=strategy)),
+    )
+    code, out = validate(capsys, manifests_dir, str(repo))
+    assert code == 1
+    assert out == [
+        "apps/base/postgres-exporter/london/helmrelease.yaml: HelmRelease "
+        "flux-system/postgres-exporter-london: spec.upgrade.strategy: .retryInterval can only be "
+        "set when .name is 'RetryOnFailure'"
+    ]
+
+
+def test_a_cel_rule_not_checked_offline_is_one_skipped_line(
+    repo: Path, manifests_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every HelmRelease of the cluster reaches the rule; it is reported once, not passed."""
+    components = repo / "clusters/k8s-01/flux-system/gotk-components.yaml"
+    rule = {"rule": "isURL('https://fluxcd.io')", "message": "needs Kubernetes' URL library"}
+
+    def add_rule(docs: list[dict[str, Any]]) -> None:
+        for doc in docs:
+            if doc.get("kind") == "CustomResourceDefinition" and doc["spec"]["names"]["kind"] == (
+                "HelmRelease"
+            ):
+                for version in doc["spec"]["versions"]:
+                    spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+                    spec.setdefault("x-kubernetes-validations", []).append(rule)
+
+    edit(components, add_rule)
+    code, out = validate(capsys, manifests_dir, str(repo))
+    assert code == 0
+    assert out == [
+        "skipped: HelmRelease helm.toolkit.fluxcd.io/v2: spec: rule \"isURL('https://fluxcd.io')\" "
+        "is not checked offline: it calls isURL, which this check does not implement; the API "
+        "server checks it"
+    ]
+
+
+def _run(
+    capsys: pytest.CaptureFixture[str], manifests_dir: Path, *args: str
+) -> tuple[int, str, str]:
+    code = main(
+        ["--project", str(PROJECT_DIR), "--manifests-dir", str(manifests_dir), "validate", *args]
+    )
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_server_options_need_server_and_one_cluster(
+    manifests_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _run(capsys, manifests_dir, "--context", "k8s-01")
+    assert (code, out) == (2, "")
+    assert "--kubeconfig and --context go with --server" in err
+    code, out, err = _run(capsys, manifests_dir, "--server", "--context", "k8s-01")
+    assert (code, out) == (2, "")
+    assert "name one cluster, and 2 are checked (k8s-01, k8s-02): add --stack NAME" in err
+
+
+def test_server_without_a_reachable_cluster_is_bad_input_and_prints_no_finding(
+    tmp_path: Path, manifests_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no-such-kubeconfig"
+    code, out, err = _run(
+        capsys, manifests_dir, "--stack", "k8s-01", "--server", "--kubeconfig", str(missing)
+    )
+    assert (code, out) == (2, "")
+    assert err.startswith("fluxboot validate: ") and str(missing) in err
