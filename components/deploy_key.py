@@ -18,13 +18,17 @@ from typing import Any
 
 import pulumi
 import pulumi.dynamic
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
 from pulumi.runtime import rpc
+
+# cryptography is imported where a key is made or read, not when the dynamic provider's process
+# unpickles DeployKeyProvider on every preview and up.
 
 
 def generate_ed25519() -> tuple[str, str]:
     """A new key pair: (private key, OpenSSH format; public key, as an authorized_keys line)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
     key = ed25519.Ed25519PrivateKey.generate()
     private = key.private_bytes(
         serialization.Encoding.PEM,
@@ -39,6 +43,8 @@ def generate_ed25519() -> tuple[str, str]:
 
 def public_key_of(private_key: str) -> str:
     """The OpenSSH public key line of a private key (OpenSSH or PEM format, unencrypted)."""
+    from cryptography.hazmat.primitives import serialization
+
     data = private_key.encode()
     try:
         if b"OPENSSH PRIVATE KEY" in data:

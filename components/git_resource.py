@@ -37,10 +37,12 @@ import pulumi
 import pulumi.dynamic as dyn
 from pulumi.runtime import rpc
 
-from components.config import GitSettings
 from components.repofiles import RepoFile, RepoFiles
 
 if TYPE_CHECKING:
+    # types only: the dynamic provider's process (which imports this module to unpickle the
+    # provider, twice per `pulumi up`) needs neither the config models nor GitPython up front
+    from components.config import GitSettings
     from components.git_writer import GitCredentials, PushResult
 
 

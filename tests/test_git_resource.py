@@ -357,3 +357,16 @@ def test_the_program_does_not_import_git() -> None:
     code = "import sys, components.cluster_stack; print('git' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_dynamic_providers_process_imports_little() -> None:
+    """What unpickling the three providers imports (twice per `pulumi up`, on the critical path
+    before the install registers): no config models, no GitPython, no cryptography."""
+    import sys
+
+    code = (
+        "import sys, components.git_resource, components.flux_uninstall, components.deploy_key; "
+        "print(sorted(m for m in ('pydantic', 'git', 'cryptography') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
