@@ -321,7 +321,7 @@ def test_only_files_with_flux_objects_or_from_the_template_are_parsed_again(
     schemas = for_manifest(load_install_manifest(cfg.settings.flux, PROJECT_DIR, manifests_dir))
     broken = "kind: [unclosed\n"
     validate_files(RepoFiles([RepoFile("a/generated.yaml", broken, "managed")]), schemas, "v2.9.4")
-    with pytest.raises(ValidationError, match="a/scaffold.yaml: not valid YAML"):
+    with pytest.raises(ValidationError, match=r"a/scaffold\.yaml: not valid YAML"):
         validate_files(
             RepoFiles([RepoFile("a/scaffold.yaml", broken, "scaffold")]), schemas, "v2.9.4"
         )
@@ -331,7 +331,7 @@ def test_only_files_with_flux_objects_or_from_the_template_are_parsed_again(
         "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\n"
         "metadata: {name: k, namespace: flux-system}\nspec: {prunne: true}\n"
     )
-    with pytest.raises(ValidationError, match="spec.prunne"):
+    with pytest.raises(ValidationError, match=r"spec\.prunne"):
         validate_files(RepoFiles([RepoFile("a/k.yaml", bad, "managed")]), schemas, "v2.9.4")
 
 
