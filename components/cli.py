@@ -9,12 +9,15 @@ manifest, usage): one line per problem, no traceback, nothing written.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TextIO
 
-from components import git_writer, graph, new_cluster, repo_validate, status
+from components import git_writer, graph, new_cluster, repo_validate, status, urls
 from components.config import GitSettings
 from components.config_sources import list_stacks, load_stack_config
 from components.errors import ConfigError, FluxGitopsError, ValidationError
@@ -316,7 +319,63 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _RedactingStream(io.TextIOBase):
+    """A text stream that writes whole lines to `target`, each with URL user info redacted.
+
+    Lines are held until their newline so that a URL written in two pieces is still seen whole.
+    """
+
+    def __init__(self, target: TextIO) -> None:
+        super().__init__()
+        self._target = target
+        self._pending = ""
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._target, "encoding", None) or "utf-8"
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return self._target.isatty()
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        if "\n" in self._pending:
+            lines, _, self._pending = self._pending.rpartition("\n")
+            self._target.write(urls.redact(lines + "\n"))
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._target.write(urls.redact(self._pending))
+            self._pending = ""
+        self._target.flush()
+
+
+@contextlib.contextmanager
+def _redacted_output() -> Iterator[None]:
+    """Every line any command prints (its own, argparse's, Git's text in errors, warnings)
+    leaves with the user info of its URLs redacted: a token given in `--repo` or held in a
+    repository file never reaches the terminal or a CI log."""
+    out, err = _RedactingStream(sys.stdout), _RedactingStream(sys.stderr)
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+        out.flush()
+        err.flush()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    with _redacted_output():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func

@@ -19,8 +19,8 @@ protection) is reported as `rejected: <reason>` and never retried.
 
 Credentials never reach output: an SSH key goes to a 0600 file in a private temporary directory
 that is removed when the operation ends, a token is handed to Git by a GIT_ASKPASS helper that
-reads it from such a file, every URL is printed with its `user:password@` redacted, and every
-Git error is scrubbed of the secret values before it is raised.
+reads it from such a file, every URL is printed with its user info redacted, and every Git
+error is scrubbed of the secret values and of any URL's user info before it is raised.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from typing import Literal, TextIO
 import git
 from gitdb.base import IStream
 
+from components import urls
 from components.config import GitSettings
 from components.errors import FluxGitopsError
 from components.repofiles import RepoFile, RepoFiles
@@ -122,22 +123,13 @@ class GitCredentials:
         return f"GitCredentials(ssh_private_key={key}, token={token}, username={self.username!r})"
 
 
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@\s:]*)(?::[^/@\s]*)?@")
-
-
 def redact_url(text: str) -> str:
-    """Replace the password of every `scheme://user:password@host` in `text` by `***`."""
-
-    def sub(m: re.Match[str]) -> str:
-        if ":" not in m.group(0)[len(m.group("scheme")) :]:
-            return m.group(0)
-        return f"{m.group('scheme')}{m.group('user')}:***@"
-
-    return _USERINFO.sub(sub, text)
+    """`text` with the user info of every URL in it replaced by `***` (see `components.urls`)."""
+    return urls.redact(text)
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` with every secret value replaced by `***` and every URL password redacted."""
+    """`text` with every secret value replaced by `***` and every URL's user info redacted."""
     for secret in sorted((s for s in secrets if s), key=len, reverse=True):
         text = text.replace(secret, "***")
     return redact_url(text)

@@ -190,3 +190,57 @@ def test_push_to_a_missing_branch_without_create_branch_fails_cleanly(
         check=True,
     )
     assert refs.stdout == ""
+
+
+# ------------------------------------------------------------------- credentials in messages
+
+TOKEN = "Tok3n-9f8e7d"
+
+
+@pytest.mark.parametrize(
+    "userinfo",
+    [
+        f"deploy:{TOKEN}",  # user and password
+        TOKEN,  # a token alone in the user slot
+        f"deploy:{TOKEN}%2F%40x",  # a password holding / and @, percent-encoded
+        f"deploy:{TOKEN}/@x",  # ... and written as they are
+    ],
+)
+def test_push_never_prints_the_user_info_of_the_repository_url(
+    userinfo: str, tmp_path: Path, manifests_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.git_http import git_http_server
+
+    root = tmp_path / "srv"
+    subprocess.run(
+        ["git", "init", "-q", "--bare", "--initial-branch=main", str(root / "r.git")], check=True
+    )
+    printed = ""
+    with git_http_server(root, "deploy", f"{TOKEN}/@x") as host:
+        repo = f"http://{userinfo}@{host}/r.git"
+        # pushed (or Git's authentication error), then up to date, then a dry run, then Git's
+        # error for a wrong password: every message names the repository
+        codes = [
+            run(PROJECT_DIR, manifests_dir, "push", "k8s-01", "--repo", repo, "--create-branch"),
+            run(PROJECT_DIR, manifests_dir, "push", "k8s-01", "--repo", repo),
+            run(PROJECT_DIR, manifests_dir, "push", "k8s-02", "--repo", repo, "--dry-run"),
+            run(PROJECT_DIR, manifests_dir, "push", "k8s-01", "--repo", f"http://x:y@{host}/r.git"),
+        ]
+        captured = capsys.readouterr()
+        printed = captured.out + captured.err
+    assert codes[3] == 2 and "Authentication failed" in printed
+    if userinfo == f"deploy:{TOKEN}%2F%40x":
+        assert codes[:3] == [0, 0, 0]
+        assert "pushed " in printed and "is up to date" in printed and "dry run" in printed
+    assert TOKEN not in printed
+    assert f"http://***@{host}/r.git" in printed
+
+
+def test_every_line_any_command_prints_is_redacted(capsys: pytest.CaptureFixture[str]) -> None:
+    """Even text the CLI does not write itself (argparse's usage error) leaves redacted."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["push", "k8s-01", "--bogus", f"https://u:{TOKEN}@h/r.git"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --bogus https://***@h/r.git" in err
+    assert TOKEN not in err

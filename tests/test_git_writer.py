@@ -582,16 +582,14 @@ def test_branch_mode_pushes_target_plus_this_stacks_change(tmp_path: Path) -> No
 
 
 def test_redact_url() -> None:
-    assert (
-        redact_url("https://oauth2:tok@gitlab.com/a/b.git")
-        == "https://oauth2:***@gitlab.com/a/b.git"
-    )
+    # the whole user info goes: the user slot may be the token (`https://TOKEN:x-oauth-basic@`)
+    assert redact_url("https://oauth2:tok@gitlab.com/a/b.git") == "https://***@gitlab.com/a/b.git"
     assert redact_url("ssh://git@gitlab.com/a/b.git") == "ssh://git@gitlab.com/a/b.git"
     assert (
         redact_url("fatal: 'http://u:p@h/x' and https://h/y")
-        == "fatal: 'http://u:***@h/x' and https://h/y"
+        == "fatal: 'http://***@h/x' and https://h/y"
     )
-    assert redact_url("https://:tok@h/x") == "https://:***@h/x"
+    assert redact_url("https://:tok@h/x") == "https://***@h/x"
 
 
 def test_scrub_removes_secret_values_and_each_key_line() -> None:
@@ -607,7 +605,7 @@ def test_token_in_url_never_reaches_the_error(tmp_path: Path) -> None:
     with pytest.raises(GitWriterError) as err:
         push(url, stack_files("k8s-01"))
     assert FAKE_TOKEN not in str(err.value)
-    assert "oauth2:***@127.0.0.1" in str(err.value)
+    assert "http://***@127.0.0.1:9/fleet.git" in str(err.value)
     assert err.value.__cause__ is None
 
 
