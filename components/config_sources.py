@@ -15,7 +15,12 @@ import yaml
 
 from components import yamlio
 from components.config import PROJECT, PROJECT_FILE, RawConfig, StackConfig, build_stack_config
-from components.errors import ConfigError, Problem
+from components.errors import ConfigError, Problem, quote
+from components.textfiles import UnreadableFileError, read_text
+
+# Pulumi.yaml and a stack file hold a few KB; anything near this is not a config file (and a
+# 40 MB one would take half a minute to parse before it was refused).
+MAX_CONFIG_BYTES = 1024 * 1024
 
 # Keys a Pulumi.yaml `config:` entry may have when it is written in the schema form
 # (`{value: ...}`, `{default: ..., description: ...}`), as opposed to a bare value.
@@ -31,28 +36,26 @@ def list_stacks(project_dir: Path) -> list[str]:
     return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
 
 
-def _read_yaml(path: Path, label: str) -> Any:
+def read_yaml(path: Path, label: str) -> Any:
+    """One YAML config file, parsed; every failure is a `ConfigError` naming `label`."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([Problem(label, "", "no such file")]) from None
-    except OSError as err:
-        raise ConfigError([Problem(label, "", f"cannot be read: {err.strerror}")]) from None
+        text = read_text(path, label, MAX_CONFIG_BYTES)
+    except UnreadableFileError as err:
+        raise ConfigError([Problem(label, "", err.reason)]) from None
     try:
         return yamlio.load(text)
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        what = " ".join(x for x in (err.context, err.problem) if x)
-        raise ConfigError([Problem(label, "", f"YAML syntax error at {where}{what}")]) from None
+    except yamlio.YAMLBombError as err:
+        raise ConfigError([Problem(label, "", f"refused: {err}")]) from None
     except yaml.YAMLError as err:
-        raise ConfigError([Problem(label, "", f"YAML syntax error: {err}")]) from None
+        raise ConfigError(
+            [Problem(label, "", f"YAML syntax error at {yamlio.one_line(err)}")]
+        ) from None
 
 
 def _split_key(full: str, label: str, problems: list[Problem]) -> str | None:
     """`flux-gitops:git` -> `git`; keys of other namespaces (kubernetes:, pulumi:) -> None."""
     if not isinstance(full, str):
-        problems.append(Problem(label, str(full), "config keys must be strings"))
+        problems.append(Problem(label, quote(full), "config keys must be strings"))
         return None
     if ":" not in full:
         return full
@@ -63,7 +66,7 @@ def _split_key(full: str, label: str, problems: list[Problem]) -> str | None:
 def read_project_file(project_dir: Path) -> tuple[dict[str, Any], frozenset[str]]:
     """The `flux-gitops:*` values of Pulumi.yaml (the fleet defaults), and which are secrets."""
     problems: list[Problem] = []
-    doc = _read_yaml(project_dir / PROJECT_FILE, PROJECT_FILE)
+    doc = read_yaml(project_dir / PROJECT_FILE, PROJECT_FILE)
     values: dict[str, Any] = {}
     secret: set[str] = set()
     config = doc.get("config", {}) if isinstance(doc, Mapping) else None
@@ -100,7 +103,7 @@ def read_stack_files(project_dir: Path, stack: str) -> RawConfig:
     """Read `Pulumi.yaml` and `Pulumi.<stack>.yaml` as the Pulumi CLI would hand them to the program."""
     project, project_secret = read_project_file(project_dir)
     stack_label = stack_file_name(stack)
-    stack_doc = _read_yaml(project_dir / stack_label, stack_label)
+    stack_doc = read_yaml(project_dir / stack_label, stack_label)
     problems: list[Problem] = []
     secret = set(project_secret)
     stack_values: dict[str, Any] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -380,3 +381,39 @@ def test_missing_secrets_are_refused_where_the_secrets_are_known() -> None:
     # an ssh:// URL needs no token (a deploy key is generated when no private key is set)
     ssh = {"url": "ssh://git@example.com/x.git", "knownHosts": "h"}
     assert _lines(_raw(ssh, secret=set(), known=True, providers=False)) == []
+
+
+# ------------------------------------------------------------- unreadable and hostile config files
+
+
+@pytest.mark.parametrize("name", ["Pulumi.yaml", "Pulumi.k8s-01.yaml"])
+def test_non_utf8_config_file_is_one_problem_naming_it(project: Path, name: str) -> None:
+    path = project / name
+    path.write_bytes(path.read_bytes() + b"# caf\xe9\n")
+    (msg,) = problems(project)
+    assert msg.startswith(f"{name}: is not UTF-8 text (byte 0xe9 at offset ")
+
+
+def test_oversized_stack_file_is_refused_before_it_is_parsed(project: Path) -> None:
+    from components.config_sources import MAX_CONFIG_BYTES
+
+    path = project / "Pulumi.k8s-01.yaml"
+    path.write_text(path.read_text() + "#" * (40 * 1024 * 1024) + "\n")
+    started = time.monotonic()
+    (msg,) = problems(project)
+    assert time.monotonic() - started < 2
+    assert msg == (
+        f"Pulumi.k8s-01.yaml: is larger than {MAX_CONFIG_BYTES} bytes, more than such a file "
+        "ever needs: refused"
+    )
+
+
+def test_alias_bomb_in_a_stack_file_is_refused_in_one_short_line(project: Path) -> None:
+    lines = ["config:", "  flux-gitops:cluster: &l0 [ha, ha, ha, ha, ha, ha, ha, ha, ha, ha]"]
+    for i in range(1, 10):
+        lines.append(f"  x{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]")
+    lines.append("  flux-gitops:kustomizations: {apps: {timeout: *l9}}")
+    (project / "Pulumi.k8s-01.yaml").write_text("\n".join(lines) + "\n")
+    (msg,) = problems(project)
+    assert msg.startswith("Pulumi.k8s-01.yaml: refused: line 1, column 1: aliases would expand")
+    assert len(msg) < 300
