@@ -462,7 +462,7 @@ class _Work:
 def _reason(summary: str, err: str) -> str:
     # "[remote rejected] (pre-receive hook declined)" -> "pre-receive hook declined", plus
     # what the hook printed ("remote: ..." lines), which usually says why.
-    m = re.search(r"\((.*)\)\s*$", summary)
+    m = re.search(r"\((.*)\)\s*\Z", summary)
     reason = m.group(1) if m else summary.strip()
     remote = [
         line[len("remote:") :].strip()

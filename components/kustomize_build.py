@@ -135,7 +135,7 @@ def _one_line(text: str) -> str:
 
 
 # recent kubectl reports through klog: E1126 07:30:30.185057 9440 run.go:72] "command failed" err="..."
-_KLOG_ERR = re.compile(r'^[EWIF]\d{4} [^\]]*\] "command failed" err="(.*)"$')
+_KLOG_ERR = re.compile(r'[EWIF]\d{4} [^\]]*\] "command failed" err="(.*)"\Z')
 
 
 def _kubectl_error(stderr: str) -> str:

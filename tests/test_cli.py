@@ -14,6 +14,8 @@ import yaml
 from components.cli import main
 from tests.conftest import GOLDEN_DIR, PROJECT_DIR
 
+TOKEN = "Tok3n-9f8e7d"
+
 
 def run(project: Path, manifests_dir: Path, *args: str) -> int:
     return main(["--project", str(project), "--manifests-dir", str(manifests_dir), *args])
@@ -79,6 +81,28 @@ BAD_INPUTS = {
         ),
         "Pulumi.k8s-01.yaml: flux-gitops:notifications: alert 'errors' names provider 'nope'",
     ),
+    # found only once the install manifest is known: the same check Pulumi's apply would make
+    "patch that selects nothing": (
+        lambda c: c.update(
+            {
+                "flux-gitops:flux": {
+                    "patches": [
+                        {
+                            "patch": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n"
+                            "  name: nothing\n  namespace: flux-system\n"
+                        }
+                    ]
+                }
+            }
+        ),
+        "Pulumi.k8s-01.yaml: flux-gitops:flux.patches[0]: no object is Deployment "
+        "flux-system/nothing",
+    ),
+    "token in git.url": (
+        lambda c: c.update({"flux-gitops:git": {"url": f"https://ci:{TOKEN}@host/x.git"}}),
+        "Pulumi.k8s-01.yaml: flux-gitops:git.url: 'https://***@host/x.git' holds a user name "
+        "and password",
+    ),
 }
 
 
@@ -96,6 +120,7 @@ def test_bad_config_exits_2_with_one_line_and_writes_nothing(
     assert run(project, manifests_dir, "render", "--all", "--out", str(out)) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith(expected), err
+    assert TOKEN not in err[0]
     assert not out.exists()
 
 
@@ -193,8 +218,6 @@ def test_push_to_a_missing_branch_without_create_branch_fails_cleanly(
 
 
 # ------------------------------------------------------------------- credentials in messages
-
-TOKEN = "Tok3n-9f8e7d"
 
 
 @pytest.mark.parametrize(
