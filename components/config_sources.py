@@ -7,6 +7,7 @@ exactly the same values with exactly the same messages.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,21 @@ MAX_CONFIG_BYTES = 1024 * 1024
 # Keys a Pulumi.yaml `config:` entry may have when it is written in the schema form
 # (`{value: ...}`, `{default: ..., description: ...}`), as opposed to a bare value.
 _SCHEMA_KEYS = frozenset({"type", "description", "default", "value", "secret", "items"})
+
+
+# Pulumi's rule for a stack name (`pulumi stack init`): letters, digits, '-', '_' and '.', at
+# most 100 characters. It also keeps `Pulumi.<stack>.yaml` inside the project directory.
+_STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+
+
+def stack_name_problem(stack: str) -> str | None:
+    """Why `stack` is not a Pulumi stack name, or None."""
+    if _STACK_NAME.fullmatch(stack) and stack not in (".", ".."):
+        return None
+    return (
+        f"{quote(stack)} is not a stack name (letters, digits, '-', '_' and '.', at most 100 "
+        "characters)"
+    )
 
 
 def stack_file_name(stack: str) -> str:
