@@ -10,8 +10,7 @@ from pathlib import Path
 import pulumi
 
 from components.cluster_stack import ClusterStack, ClusterStackArgs
-from components.config import build_stack_config
-from components.config_sources import read_pulumi_config
+from components.config_sources import load_engine_config
 from components.errors import FluxGitopsError
 from components.kube_provider import cluster_provider
 from components.pipeline import render_config
@@ -20,7 +19,7 @@ from components.stack_secrets import read_stack_secrets
 PROJECT_DIR = Path(__file__).resolve().parent
 
 try:
-    config = build_stack_config(read_pulumi_config(PROJECT_DIR, pulumi.get_stack()))
+    config = load_engine_config(PROJECT_DIR, pulumi.get_stack())
     secrets = read_stack_secrets(config)
     rendered = render_config(config, PROJECT_DIR)
     provider = cluster_provider(config, secrets.kubeconfig)

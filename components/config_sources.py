@@ -155,7 +155,54 @@ def read_stack_files(project_dir: Path, stack: str) -> RawConfig:
 
 def load_stack_config(project_dir: Path, stack: str) -> StackConfig:
     """The CLI's way in: the two YAML files of a stack, validated."""
-    return build_stack_config(read_stack_files(project_dir, stack))
+    config = build_stack_config(read_stack_files(project_dir, stack))
+    check_one_stack_per_cluster(project_dir, config)
+    return config
+
+
+def _cluster_of(project_dir: Path, stack: str) -> str | None:
+    """The cluster another stack file names (its cluster.name, else its stack name), or None
+    when that file cannot be read: its own problems are reported when it is used."""
+    try:
+        doc = read_yaml(project_dir / stack_file_name(stack), stack_file_name(stack))
+    except ConfigError:
+        return None
+    config = doc.get("config") if isinstance(doc, Mapping) else None
+    cluster = config.get(f"{PROJECT}:cluster") if isinstance(config, Mapping) else None
+    name = cluster.get("name") if isinstance(cluster, Mapping) else None
+    return name if isinstance(name, str) else stack
+
+
+def check_one_stack_per_cluster(project_dir: Path, config: StackConfig) -> None:
+    """A cluster belongs to one stack: two stacks writing `clusters/<c>/` would undo each
+    other's commits and fight over the cluster. Refused naming both stacks and the key."""
+    others = [
+        s
+        for s in list_stacks(project_dir)
+        if s != config.stack and _cluster_of(project_dir, s) == config.cluster
+    ]
+    if others:
+        names = ", ".join(sorted([config.stack, *others]))
+        files = ", ".join(stack_file_name(s) for s in sorted([config.stack, *others]))
+        file, key = config.locate(("cluster", "name"))
+        raise ConfigError(
+            [
+                Problem(
+                    file,
+                    key,
+                    f"stacks {names} all render cluster {quote(config.cluster)} ({files}); a "
+                    "cluster belongs to one stack: set another cluster.name in all but one",
+                )
+            ]
+        )
+
+
+def load_engine_config(project_dir: Path, stack: str) -> StackConfig:
+    """The program's way in: the engine's config of `stack`, validated as the CLI validates it
+    (the other stack files beside the program are read for the one-stack-per-cluster rule)."""
+    config = build_stack_config(read_pulumi_config(project_dir, stack))
+    check_one_stack_per_cluster(project_dir, config)
+    return config
 
 
 def read_pulumi_config(project_dir: Path, stack: str) -> RawConfig:

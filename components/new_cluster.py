@@ -22,6 +22,7 @@ from pydantic import ValidationError as PydanticValidationError
 from components import yamlio
 from components.config import PROJECT, PROJECT_FILE, DnsLabel, StackConfig
 from components.config_sources import (
+    check_one_stack_per_cluster,
     load_stack_config,
     read_project_file,
     read_yaml,
@@ -127,6 +128,7 @@ def plan(project_dir: Path, name: str, source: str | None) -> NewCluster:
     values, had = stack_values(project_dir, name, source)
     body = yamlio.dump({"config": values})
     config = _validate(project_dir, name, body)
+    check_one_stack_per_cluster(project_dir, config)
     commands = [secret_command(name, key) for key in needed_secrets(config, had)]
     origin = f"from stack {source}" if source else "minimal"
     header = [

@@ -780,3 +780,37 @@ def test_identity_rules_agree_with_git(name: str, tmp_path: Path) -> None:
         check=True,
     ).stdout.rstrip("\n")
     assert accepted == (shown == name), (name, shown)
+
+
+# ----------------------------------------------------------------- one stack per cluster
+
+
+def test_two_stacks_rendering_one_cluster_are_both_named(project: Path) -> None:
+    (project / "Pulumi.k8s-03.yaml").write_text(
+        "config:\n  flux-gitops:cluster: {name: k8s-01, kubeContext: k8s-03}\n"
+    )
+    expected = (
+        "flux-gitops:cluster.name: stacks k8s-01, k8s-03 all render cluster 'k8s-01' "
+        "(Pulumi.k8s-01.yaml, Pulumi.k8s-03.yaml); a cluster belongs to one stack"
+    )
+    assert problems(project, "k8s-03")[0].startswith(f"Pulumi.k8s-03.yaml: {expected}")
+    assert problems(project, "k8s-01")[0].startswith(f"Pulumi.k8s-01.yaml: {expected}")
+    # a stack file that cannot be read is its own problem, not this one
+    (project / "Pulumi.k8s-03.yaml").write_bytes(b"\xff")
+    load_stack_config(project, "k8s-01")
+
+
+def test_the_program_refuses_a_cluster_of_two_stacks_with_the_same_line(project: Path) -> None:
+    from pulumi.runtime import config as runtime_config
+
+    from components.config_sources import load_engine_config
+
+    (project / "Pulumi.k8s-03.yaml").write_text("config:\n  flux-gitops:cluster: {name: k8s-02}\n")
+    values, secret = engine_config(project, "k8s-02", slack_secrets("k8s-02"))
+    runtime_config.set_all_config(values, secret)
+    try:
+        with pytest.raises(ConfigError) as from_program:
+            load_engine_config(project, "k8s-02")
+    finally:
+        runtime_config.set_all_config({}, [])
+    assert [str(p) for p in from_program.value.problems] == problems(project, "k8s-02")
