@@ -13,7 +13,6 @@ Revision, as `flux get` reads it: a source's `status.artifact.revision`, a Kusto
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import yaml
 
 from components import yamlio
 from components.errors import FluxGitopsError
+from components.kube_warnings import quiet_insecure_requests
 from components.textfiles import UnreadableFileError, read_text
 
 # (group, kind, plural) in the order `flux get all` lists them
@@ -148,11 +148,8 @@ def client_for(kubeconfig: Path | None, context: str | None) -> Any:
 def list_flux_objects(api_client: Any) -> list[dict[str, Any]]:
     """Every Flux object of the kinds `flux get all` shows, in all namespaces."""
     from kubernetes import client
-    from urllib3.exceptions import InsecureRequestWarning
 
-    # insecure-skip-tls-verify is the kubeconfig's choice; kubectl does not warn about it either
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", InsecureRequestWarning)
+    with quiet_insecure_requests():
         return _list(client, api_client)
 
 
