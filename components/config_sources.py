@@ -81,6 +81,10 @@ def _split_key(full: str, label: str, problems: list[Problem]) -> str | None:
 
 def read_project_file(project_dir: Path) -> tuple[dict[str, Any], frozenset[str]]:
     """The `flux-gitops:*` values of Pulumi.yaml (the fleet defaults), and which are secrets."""
+    if not project_dir.is_dir():
+        raise ConfigError(
+            [Problem(str(project_dir), "", "no such directory (the project: it holds Pulumi.yaml)")]
+        )
     problems: list[Problem] = []
     doc = read_yaml(project_dir / PROJECT_FILE, PROJECT_FILE)
     values: dict[str, Any] = {}
