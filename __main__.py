@@ -8,10 +8,11 @@ Resource details live in components/.
 from pathlib import Path
 
 import pulumi
+import yaml
 
 from components.cluster_stack import ClusterStack, ClusterStackArgs
 from components.config_sources import load_engine_config
-from components.errors import FluxGitopsError
+from components.errors import ESCAPED, FluxGitopsError, describe
 from components.kube_provider import cluster_provider
 from components.pipeline import render_config
 from components.stack_secrets import read_stack_secrets
@@ -26,6 +27,9 @@ try:
 except FluxGitopsError as err:
     # one line per problem, the same lines `fluxboot render` prints; no traceback
     raise pulumi.RunError(str(err)) from None
+except (*ESCAPED, yaml.YAMLError) as err:
+    # what escaped the checks at its source: still one line, as `fluxboot` prints it
+    raise pulumi.RunError(describe(err)) from None
 
 cluster = ClusterStack(
     config.cluster,

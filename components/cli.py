@@ -22,9 +22,9 @@ from typing import NoReturn, TextIO
 
 import yaml
 
-from components import git_writer, graph, new_cluster, repo_validate, status, urls, yamlio
+from components import git_writer, graph, new_cluster, repo_validate, status, urls
 from components.config_sources import list_stacks, load_stack_config, stack_name_problem
-from components.errors import MAX_QUOTED, ConfigError, FluxGitopsError, ValidationError, cap
+from components.errors import ESCAPED, ConfigError, FluxGitopsError, ValidationError, describe
 from components.kustomize_build import SKIPPED_MESSAGE, make_builder
 from components.pipeline import render_config, render_stack
 from components.render import stale_managed_files
@@ -478,21 +478,10 @@ def _main(argv: Sequence[str] | None) -> int:
     # Below: what escaped the checks at its source. Each source names its file itself; these
     # keep the promise that bad input is one line and exit status 2, never a traceback (nor 1,
     # which means that `validate` found problems).
-    except OSError as err:
-        print(f"{where}: {_os_error(err)}", file=sys.stderr)
+    except (*ESCAPED, yaml.YAMLError) as err:
+        prefix = "YAML error: " if isinstance(err, yaml.YAMLError) else ""
+        print(f"{where}: {prefix}{describe(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except UnicodeError as err:
-        print(f"{where}: not UTF-8 text: {cap(str(err), MAX_QUOTED * 2)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except yaml.YAMLError as err:
-        print(f"{where}: YAML error: {yamlio.one_line(err)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-
-
-def _os_error(err: OSError) -> str:
-    if err.filename is not None:
-        return f"{err.filename}: {err.strerror or err}"
-    return str(err.strerror or err)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,6 +6,7 @@ exactly the same values with exactly the same messages.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -167,8 +168,19 @@ def load_stack_config(project_dir: Path, stack: str) -> StackConfig:
 def _cluster_of(project_dir: Path, stack: str) -> str | None:
     """The cluster another stack file names (its cluster.name, else its stack name), or None
     when that file cannot be read: its own problems are reported when it is used."""
+    path = project_dir / stack_file_name(stack)
     try:
-        doc = read_yaml(project_dir / stack_file_name(stack), stack_file_name(stack))
+        st = path.stat()
+    except OSError:
+        return None
+    return _cluster_in_file(str(path), stack, st.st_mtime_ns, st.st_size)
+
+
+# `render --all` checks every stack against every other: each file is read once per version.
+@functools.lru_cache(maxsize=256)
+def _cluster_in_file(path: str, stack: str, _mtime_ns: int, _size: int) -> str | None:
+    try:
+        doc = read_yaml(Path(path), stack_file_name(stack))
     except ConfigError:
         return None
     config = doc.get("config") if isinstance(doc, Mapping) else None

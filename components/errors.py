@@ -92,3 +92,18 @@ class ValidationError(FluxGitopsError):
 
 class ManifestError(FluxGitopsError):
     """The Flux install manifest of the configured version cannot be had or is not what was pinned."""
+
+
+# What a check at the source may still let escape (a file that vanished between check and read,
+# a full disk): the front ends turn these into one line each, never a traceback.
+ESCAPED = (OSError, UnicodeError)
+
+
+def describe(err: BaseException) -> str:
+    """One short line for an error that escaped the checks at its source."""
+    if isinstance(err, OSError):
+        what = err.strerror or str(err)
+        return f"{err.filename}: {what}" if err.filename is not None else what
+    if isinstance(err, UnicodeError):
+        return f"not UTF-8 text: {cap(str(err), MAX_QUOTED * 2)}"
+    return cap(urls.redact(" ".join(str(err).split())), MAX_MESSAGE)

@@ -37,7 +37,7 @@ from typing import Any
 
 from components import yamlio
 from components.config import FluxSettings
-from components.errors import ManifestError
+from components.errors import ManifestError, quote
 from components.textfiles import UnreadableFileError, read_text
 
 MIRROR_ENV = "FLUXBOOT_MANIFESTS_DIR"
@@ -96,7 +96,7 @@ def manifests_url(version: str, url_template: str | None = None) -> str:
     template = url_template or os.environ.get(URL_ENV) or DEFAULT_URL_TEMPLATE
     if "{version}" not in template:
         raise ManifestError(
-            f"{URL_ENV}: {template!r} has no {{version}} placeholder; write it like "
+            f"{URL_ENV}: {quote(template)} has no {{version}} placeholder; write it like "
             "https://mirror.example.com/flux2/{version}/install.yaml"
         )
     return template.replace("{version}", version)

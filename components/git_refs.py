@@ -17,6 +17,8 @@ with `refs/` (`refs/heads/main` would become the branch `refs/heads/refs/heads/m
 
 from __future__ import annotations
 
+from components.errors import quote
+
 _FORBIDDEN = frozenset(" ~^:?*[\\")
 
 
@@ -47,7 +49,7 @@ def branch_problem(name: str) -> str | None:
         return "ends with '.'"
     for part in name.split("/"):
         if part.startswith("."):
-            return f"has a part beginning with '.' ({part!r})"
+            return f"has a part beginning with '.' ({quote(part)})"
         if part.endswith(".lock"):
-            return f"has a part ending with '.lock' ({part!r})"
+            return f"has a part ending with '.lock' ({quote(part)})"
     return None

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from components.config import Patch, PatchTarget
-from components.errors import FluxGitopsError
+from components.errors import FluxGitopsError, quote
 from components.kustomize_patch_syntax import parse_patch, parse_selector
 
 __all__ = ["PatchError", "apply_patches", "json6902", "parse_selector", "strategic_merge"]
@@ -324,7 +324,7 @@ def _pointer(path: str, where: str) -> list[str]:
     if path == "":
         return []
     if not path.startswith("/"):
-        raise PatchError(f"{where}: {path!r} is not a JSON pointer (RFC 6901)")
+        raise PatchError(f"{where}: {quote(path)} is not a JSON pointer (RFC 6901)")
     return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
 
 
@@ -332,7 +332,7 @@ def _index(container: list[Any], token: str, where: str, *, insert: bool = False
     if insert and token == "-":
         return len(container)
     if not token.isdigit() or (token != "0" and token.startswith("0")):
-        raise PatchError(f"{where}: {token!r} is not an array index")
+        raise PatchError(f"{where}: {quote(token)} is not an array index")
     i = int(token)
     if i > len(container) or (i == len(container) and not insert):
         raise PatchError(f"{where}: index {i} is out of range")
@@ -424,7 +424,7 @@ def json6902(obj: Obj, operations: list[Any], where: str = "patch") -> Obj:
                 _remove(doc, str(op["from"]), at)
             doc = _add(doc, path, copy.deepcopy(value), at)
         else:
-            raise PatchError(f"{at}: unknown op {kind!r}")
+            raise PatchError(f"{at}: unknown op {quote(kind)}")
     if not isinstance(doc, dict):
         raise PatchError(f"{where}: the result is not an object")
     return doc
