@@ -71,7 +71,14 @@ class Problem:
 
 
 class FluxGitopsError(Exception):
-    """Base class of every error this project reports to a user (exit status 2 in the CLI)."""
+    """Base class of every error this project reports to a user (exit status 2 in the CLI).
+
+    Its text has the user info of any URL in it redacted, whoever shows it: the CLI, or
+    `pulumi preview` (which has no redacting output of its own) through `pulumi.RunError`.
+    """
+
+    def __str__(self) -> str:
+        return urls.redact(super().__str__())
 
 
 class ConfigError(FluxGitopsError):

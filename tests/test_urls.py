@@ -65,3 +65,15 @@ def test_user_info_splits_user_and_password() -> None:
     assert info is not None and (info.user, info.password) == ("TOKEN", None)
     assert user_info("/srv/git/fleet.git") is None
     assert user_info("https://host/x") is None
+
+
+def test_every_error_of_the_project_is_redacted_whoever_shows_it() -> None:
+    """`pulumi preview` shows `str(err)` of a FluxGitopsError with no redacting output around
+    it (a manifest mirror URL, a Git remote in an error)."""
+    from components.errors import FluxGitopsError, ManifestError
+    from components.git_writer import GitWriterError
+
+    for cls in (FluxGitopsError, ManifestError, GitWriterError):
+        err = cls(f"cannot download https://u:{SECRET}@mirror.example.com/v2.9.4/install.yaml")
+        assert SECRET not in str(err)
+        assert "https://***@mirror.example.com/" in str(err)
