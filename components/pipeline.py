@@ -20,9 +20,10 @@ from components import yamlio
 from components.config import StackConfig
 from components.config_sources import load_stack_config
 from components.crds import CrdSchemas, for_manifest, is_flux_api
-from components.errors import ValidationError
+from components.errors import ConfigError, Problem, ValidationError
 from components.flux_manifests import InstallManifest, load_install_manifest
 from components.flux_system import flux_system_objects
+from components.kustomize_patches import PatchError
 from components.render import render_repo_files
 from components.repofiles import RepoFiles
 from components.templates import Template
@@ -125,12 +126,29 @@ def validate_files(files: RepoFiles, schemas: CrdSchemas, flux_version: str) -> 
     return tuple(notes)
 
 
+def check_patches(config: StackConfig, manifest: InstallManifest) -> None:
+    """Apply `flux.patches` to the install as kustomize will (and as Pulumi does): a patch that
+    selects nothing or cannot be applied is refused by both front ends, with its key named,
+    before anything is written or committed."""
+    settings = config.settings
+    if not settings.flux.patches:
+        return
+    try:
+        flux_system_objects(config.cluster, settings.flux, settings.git, manifest)
+    except PatchError as err:
+        if err.index is None:
+            raise
+        file, key = config.locate(("flux", "patches", err.index))
+        raise ConfigError([Problem(file, key, err.detail)]) from None
+
+
 def render_config(
     config: StackConfig, project_dir: Path, mirror_dir: Path | None = None
 ) -> StackRender:
     manifest = load_install_manifest(config.settings.flux, project_dir, mirror_dir)
     files = render_repo_files(config, load_template(project_dir), manifest)
     notes = validate_files(files, for_manifest(manifest), config.settings.flux.version)
+    check_patches(config, manifest)
     return StackRender(config=config, manifest=manifest, files=files, unchecked_rules=notes)
 
 
