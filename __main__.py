@@ -8,11 +8,11 @@ Resource details live in components/.
 from pathlib import Path
 
 import pulumi
+import yaml
 
 from components.cluster_stack import ClusterStack, ClusterStackArgs
-from components.config import build_stack_config
-from components.config_sources import read_pulumi_config
-from components.errors import FluxGitopsError
+from components.config_sources import load_engine_config
+from components.errors import ESCAPED, FluxGitopsError, describe
 from components.kube_provider import cluster_provider
 from components.pipeline import render_config
 from components.stack_secrets import read_stack_secrets
@@ -20,13 +20,16 @@ from components.stack_secrets import read_stack_secrets
 PROJECT_DIR = Path(__file__).resolve().parent
 
 try:
-    config = build_stack_config(read_pulumi_config(PROJECT_DIR, pulumi.get_stack()))
+    config = load_engine_config(PROJECT_DIR, pulumi.get_stack())
     secrets = read_stack_secrets(config)
     rendered = render_config(config, PROJECT_DIR)
     provider = cluster_provider(config, secrets.kubeconfig)
 except FluxGitopsError as err:
     # one line per problem, the same lines `fluxboot render` prints; no traceback
     raise pulumi.RunError(str(err)) from None
+except (*ESCAPED, yaml.YAMLError) as err:
+    # what escaped the checks at its source: still one line, as `fluxboot` prints it
+    raise pulumi.RunError(describe(err)) from None
 
 for note in rendered.unchecked_rules:  # CEL rules the offline check could not evaluate
     pulumi.log.warn(note)

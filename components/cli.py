@@ -3,28 +3,44 @@
 Runs from the project root (the directory with Pulumi.yaml) and reads the same stack files as
 `pulumi up`, so a user without cluster credentials, and every test, sees exactly what a stack
 would commit. Exit status: 0 success, 1 a check found problems, 2 bad input (config, template,
-manifest, usage): one line per problem, no traceback, nothing written.
+manifest, usage, an unreadable file): one line per problem, no traceback, nothing written.
+Every line printed has the user info of its URLs redacted.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
+import io
+import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import NoReturn, TextIO
 
-from components import git_writer, graph, new_cluster, repo_validate, status
-from components.config import GitSettings
-from components.config_sources import list_stacks, load_stack_config
-from components.errors import ConfigError, FluxGitopsError, ValidationError
+import yaml
+
+from components import git_writer, graph, new_cluster, repo_validate, status, urls
+from components.config_sources import list_stacks, load_stack_config, stack_name_problem
+from components.errors import ESCAPED, ConfigError, FluxGitopsError, ValidationError, describe
 from components.kustomize_build import SKIPPED_MESSAGE, make_builder
 from components.pipeline import render_config, render_stack
+from components.render import stale_managed_files
 from components.repofiles import RepoFiles
 from components.server_dry_run import ServerDryRun
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def stack_argument(value: str) -> str:
+    """argparse type of a stack name: Pulumi's rule, so `Pulumi.<stack>.yaml` stays a file
+    name in the project directory."""
+    problem = stack_name_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return value
 
 
 def _stacks(args: argparse.Namespace) -> list[str]:
@@ -41,12 +57,55 @@ def _stacks(args: argparse.Namespace) -> list[str]:
 def _write_tree(out: Path, files: RepoFiles) -> None:
     for path, f in files.items():
         target = out / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(f.content.encode("utf-8"))
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(f.content.encode("utf-8"))
+        except OSError as err:
+            raise FluxGitopsError(f"cannot write {target}: {err.strerror or err}") from None
+
+
+def _check_out(out: Path, clean: bool) -> None:
+    """`--out` must be a directory, or not exist under a directory; and be empty, unless
+    `--clean`: files left from an earlier render (a provider removed since) would otherwise
+    look rendered, where `pulumi up` deletes them from the repository."""
+    for parent in (out, *out.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise FluxGitopsError(f"--out {out}: {parent} is a file, not a directory")
+            break
+    if out.is_dir() and any(out.iterdir()) and not clean:
+        raise FluxGitopsError(
+            f"--out {out}: not empty; files left from before would look rendered: choose a new "
+            "or empty directory, or pass --clean to empty it first"
+        )
+
+
+def _empty_out(out: Path, project: Path) -> None:
+    """Empty the `--out` directory for `--clean`; never a checkout, the project or a parent."""
+    resolved = out.resolve()
+    guarded = [Path.home(), Path.cwd(), project]
+    if resolved == Path(resolved.anchor) or any(
+        resolved == g.resolve() or resolved in g.resolve().parents for g in guarded
+    ):
+        raise FluxGitopsError(
+            f"--out {out} --clean: refusing to empty the project, the current or the home "
+            "directory, or one of their parents"
+        )
+    if (out / ".git").exists():
+        raise FluxGitopsError(f"--out {out} --clean: refusing to empty a Git checkout")
+    for entry in out.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def cmd_render(args: argparse.Namespace) -> int:
     """Render one stack (or every stack) into a directory, or list the files."""
+    if not args.list:
+        if args.out is None:
+            raise FluxGitopsError("render needs --out DIR (or --list)")
+        _check_out(args.out, args.clean)
     merged = RepoFiles()
     notes: dict[str, None] = {}
     for stack in _stacks(args):
@@ -60,27 +119,35 @@ def cmd_render(args: argparse.Namespace) -> int:
         for path, f in merged.items():
             print(f"{f.kind:<{width}}  {path}")
         return EXIT_OK
-    if args.out is None:
-        raise FluxGitopsError("render needs --out DIR (or --list)")
-    if args.out.exists() and not args.out.is_dir():
-        raise FluxGitopsError(f"--out {args.out}: exists and is not a directory")
-    # every stack rendered and validated before the first byte is written
+    # every stack rendered and validated before the first byte is deleted or written
+    if args.clean and args.out.is_dir():
+        _empty_out(args.out, args.project)
     _write_tree(args.out, merged)
     print(f"wrote {len(merged)} files to {args.out}")
     return EXIT_OK
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    """Commit a stack's rendered files to the GitOps repository (same code as `pulumi up`)."""
+    """Commit a stack's rendered files to the GitOps repository (same code as `pulumi up`).
 
-    def files_for(stack: str) -> tuple[GitSettings, RepoFiles]:
-        rendered = render_stack(args.project, stack, args.manifests_dir)
-        git = rendered.config.settings.git
-        if args.create_branch:
-            git = git.model_copy(update={"create_branch": True})
-        return git, rendered.files
-
-    return git_writer.run(args, files_for)
+    Like `pulumi up`, it removes the managed files the stack no longer renders (a notification
+    provider taken out of the config); without Pulumi's state, the repository's own listing of
+    them says which (`render.stale_managed_files`).
+    """
+    rendered = render_stack(args.project, args.stack, args.manifests_dir)
+    git = rendered.config.settings.git
+    if args.create_branch:
+        git = git.model_copy(update={"create_branch": True})
+    git_writer.push_stack(
+        git,
+        args.stack,
+        rendered.files,
+        repo=args.repo,
+        branch=args.branch,
+        dry_run=args.dry_run,
+        stale=functools.partial(stale_managed_files, rendered.config.cluster, rendered.files),
+    )
+    return EXIT_OK
 
 
 # ------------------------------------------------------------------------------------ validate
@@ -222,7 +289,7 @@ def _add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         type=Path,
         help="checkout of the GitOps repository (default: the rendered tree of every stack)",
     )
-    validate.add_argument("--stack", help="only this stack's cluster")
+    validate.add_argument("--stack", type=stack_argument, help="only this stack's cluster")
     validate.add_argument(
         "--format", choices=("text", "json"), default="text", help="output format (json for CI)"
     )
@@ -270,7 +337,11 @@ def _add_new_cluster(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     cmd.add_argument("name", help="the new stack and cluster name (a DNS-1123 label)")
     cmd.add_argument(
-        "--from", dest="source", metavar="STACK", help="copy this stack's settings (not secrets)"
+        "--from",
+        dest="source",
+        metavar="STACK",
+        type=stack_argument,
+        help="copy this stack's settings (not secrets)",
     )
     cmd.set_defaults(func=cmd_new_cluster)
 
@@ -309,7 +380,9 @@ def _add_status(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "status",
         help="Flux sources, Kustomizations and HelmReleases of a cluster (exit 1 if not all Ready)",
     )
-    cmd.add_argument("stack", nargs="?", help="stack whose cluster.kubeContext to use")
+    cmd.add_argument(
+        "stack", nargs="?", type=stack_argument, help="stack whose cluster.kubeContext to use"
+    )
     cmd.add_argument("--context", help="kubeconfig context (instead of the stack's)")
     cmd.add_argument(
         "--kubeconfig", type=Path, help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)"
@@ -343,13 +416,20 @@ def _add_graph(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         description="flux-system -> core-apps -> apps, the HelmReleases and sources each "
         "Kustomization applies (found by building its path), chart sources and dependsOn edges.",
     )
-    cmd.add_argument("stack", help="stack name (Pulumi.<stack>.yaml)")
+    cmd.add_argument("stack", type=stack_argument, help="stack name (Pulumi.<stack>.yaml)")
     cmd.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
     cmd.set_defaults(func=cmd_graph)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error on one line like every other problem (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = _Parser(
         prog="fluxboot",
         description="Render, push and check the Flux GitOps repository of each Pulumi stack.",
     )
@@ -371,11 +451,18 @@ def build_parser() -> argparse.ArgumentParser:
     render = sub.add_parser(
         "render", help="write a stack's files as they would stand in the repository"
     )
-    render.add_argument("stack", nargs="?", help="stack name (Pulumi.<stack>.yaml)")
+    render.add_argument(
+        "stack", nargs="?", type=stack_argument, help="stack name (Pulumi.<stack>.yaml)"
+    )
     render.add_argument(
         "--all", action="store_true", help="every Pulumi.*.yaml stack into one tree"
     )
-    render.add_argument("--out", type=Path, help="directory to write into")
+    render.add_argument("--out", type=Path, help="directory to write into (new or empty)")
+    render.add_argument(
+        "--clean",
+        action="store_true",
+        help="empty the --out directory first (it may hold an earlier render)",
+    )
     render.add_argument(
         "--list", action="store_true", help="print the paths with their kind instead"
     )
@@ -384,7 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
     push = sub.add_parser(
         "push", help="commit a stack's files to the GitOps repository, as `pulumi up` does"
     )
-    git_writer.add_arguments(push)
+    git_writer.add_arguments(push, stack_argument)
     push.add_argument(
         "--create-branch",
         action="store_true",
@@ -398,10 +485,67 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _RedactingStream(io.TextIOBase):
+    """A text stream that writes whole lines to `target`, each with URL user info redacted.
+
+    Lines are held until their newline so that a URL written in two pieces is still seen whole.
+    """
+
+    def __init__(self, target: TextIO) -> None:
+        super().__init__()
+        self._target = target
+        self._pending = ""
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._target, "encoding", None) or "utf-8"
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return self._target.isatty()
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        if "\n" in self._pending:
+            lines, _, self._pending = self._pending.rpartition("\n")
+            self._target.write(urls.redact(lines + "\n"))
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._target.write(urls.redact(self._pending))
+            self._pending = ""
+        self._target.flush()
+
+
+@contextlib.contextmanager
+def _redacted_output() -> Iterator[None]:
+    """Every line any command prints (its own, argparse's, Git's text in errors, warnings)
+    leaves with the user info of its URLs redacted: a token given in `--repo` or held in a
+    repository file never reaches the terminal or a CI log."""
+    out, err = _RedactingStream(sys.stdout), _RedactingStream(sys.stderr)
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+        out.flush()
+        err.flush()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    with _redacted_output():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
+    where = f"fluxboot {args.command}"
     try:
         return func(args)
     except (ConfigError, ValidationError) as err:
@@ -410,7 +554,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(problem, file=sys.stderr)
         return EXIT_BAD_INPUT
     except FluxGitopsError as err:
-        print(f"fluxboot {args.command}: {err}", file=sys.stderr)
+        print(f"{where}: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    # Below: what escaped the checks at its source. Each source names its file itself; these
+    # keep the promise that bad input is one line and exit status 2, never a traceback (nor 1,
+    # which means that `validate` found problems).
+    except (*ESCAPED, yaml.YAMLError) as err:
+        prefix = "YAML error: " if isinstance(err, yaml.YAMLError) else ""
+        print(f"{where}: {prefix}{describe(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

@@ -16,7 +16,7 @@ can contain one.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -24,32 +24,49 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from pydantic import ValidationError as PydanticValidationError
 from pydantic.alias_generators import to_camel
 
-from components.errors import ConfigError, Problem
-from components.k8s_names import is_dns1123_label, is_dns1123_subdomain
+from components import kustomize_patch_syntax, urls
+from components.errors import ConfigError, Problem, quote
+from components.git_refs import branch_problem
+from components.k8s_names import is_dns1123_label, is_dns1123_subdomain, is_qualified_name
 
 PROJECT = "flux-gitops"
 PROJECT_FILE = "Pulumi.yaml"
 
+# Every pattern here is matched with `fullmatch`: anchoring with `$` would let a value with a
+# trailing newline through (Python's `$` also matches before a final "\n").
 # A Go duration as Flux's CRDs accept it (their `pattern` for interval/timeout fields).
-_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$")
+_DURATION = re.compile(r"([0-9]+(\.[0-9]+)?(ms|s|m|h))+")
 # postBuild.substitute keys, as kustomize-controller requires them.
-_VAR_NAME = re.compile(r"^[_a-zA-Z][_a-zA-Z0-9]*$")
-_FLUX_VERSION = re.compile(r"^v[0-9]+\.[0-9]+\.[0-9]+$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-# A branch name that `git check-ref-format --branch` accepts, kept conservative.
-_BRANCH = re.compile(r"^(?!/)(?!.*//)(?!.*\.\.)(?!.*@\{)(?!.*\.lock$)(?!.*/$)[A-Za-z0-9._/-]+$")
+_VAR_NAME = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*")
+_FLUX_VERSION = re.compile(r"v[0-9]+\.[0-9]+\.[0-9]+")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+# A Pulumi config key name, as the program reads secrets by it.
+_CONFIG_KEY = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+# An image reference's registry host and path (distribution/reference, the grammar container
+# runtimes parse `image:` with): host[:port], then lower-case path components.
+_DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REGISTRY = re.compile(
+    rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*(?::[0-9]+)?|\[[0-9a-fA-F:]+\](?::[0-9]+)?)"
+    rf"(?:/{_PATH_PART})*"
+)
+# distribution/reference: a repository name is at most 255 characters; the longest controller
+# name Flux has is 27.
+_REGISTRY_MAX = 255 - len("/image-automation-controller")
+# CRD maxLength of Provider.spec.channel, .username and .address.
+_PROVIDER_TEXT_MAX = 2048
 
 
 def _duration(value: str) -> str:
-    if not _DURATION.match(value):
-        raise ValueError(f"{value!r} is not a duration; write it like 30s, 5m, 1h or 1h30m")
+    if not _DURATION.fullmatch(value):
+        raise ValueError(f"{quote(value)} is not a duration; write it like 30s, 5m, 1h or 1h30m")
     return value
 
 
 def _dns_label(value: str) -> str:
     if not is_dns1123_label(value):
         raise ValueError(
-            f"{value!r} is not a DNS-1123 label (lower-case letters, digits and '-', "
+            f"{quote(value)} is not a DNS-1123 label (lower-case letters, digits and '-', "
             "starting and ending with a letter or digit, at most 63 characters)"
         )
     return value
@@ -57,13 +74,56 @@ def _dns_label(value: str) -> str:
 
 def _dns_subdomain(value: str) -> str:
     if not is_dns1123_subdomain(value):
-        raise ValueError(f"{value!r} is not a valid Kubernetes object name (DNS-1123 subdomain)")
+        raise ValueError(
+            f"{quote(value)} is not a valid Kubernetes object name (DNS-1123 subdomain)"
+        )
     return value
 
 
 def _branch(value: str) -> str:
-    if not _BRANCH.match(value):
-        raise ValueError(f"{value!r} is not a valid Git branch name")
+    problem = branch_problem(value)
+    if problem:
+        raise ValueError(f"{quote(value)} is not a usable Git branch name: it {problem}")
+    return value
+
+
+def _line(value: str) -> str:
+    """One line of text: written into a YAML file or a Git object, a control character would
+    change its meaning (a newline) or be refused by Kubernetes."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ValueError(f"{quote(value)} holds a control character (a newline?)")
+    return value
+
+
+def _toleration_key(value: str) -> str:
+    if not is_qualified_name(value):
+        raise ValueError(
+            f"{quote(value)} is not a taint key Kubernetes accepts: [prefix/]name, the name at "
+            "most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or "
+            "digit, the prefix a DNS subdomain (an empty key would tolerate every taint)"
+        )
+    return value
+
+
+def _url(value: str, schemes: tuple[str, ...], where_credentials_go: str) -> str:
+    """A URL Flux or Git reads: one of `schemes`, one line, a host, and no credentials in it
+    (they would be committed in plain text; they belong in a secret)."""
+    _line(value)
+    if any(c.isspace() for c in value):
+        raise ValueError(f"{quote(value)} holds white space")
+    scheme, sep, rest = value.partition("://")
+    if not sep or scheme not in schemes:
+        raise ValueError(
+            f"{quote(value)} must start with " + " or ".join(f"{s}://" for s in schemes)
+        )
+    credential = urls.credential_in(value)
+    if credential is not None:
+        raise ValueError(
+            f"{quote(value)} holds {credential}, which would be written in plain text "
+            f"to the repository and the state: {where_credentials_go}"
+        )
+    if not rest or rest.startswith(("/", "?", "#")):
+        raise ValueError(f"{quote(value)} has no host")
     return value
 
 
@@ -71,6 +131,8 @@ Duration = Annotated[str, AfterValidator(_duration)]
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 ObjectName = Annotated[str, AfterValidator(_dns_subdomain)]
 Branch = Annotated[str, AfterValidator(_branch)]
+Line = Annotated[str, AfterValidator(_line)]
+TolerationKey = Annotated[str, AfterValidator(_toleration_key)]
 
 
 class _Model(BaseModel):
@@ -92,7 +154,7 @@ class ClusterSettings(_Model):
         description="Cluster name: the directory under clusters/, core-apps/clusters/ and "
         "apps/clusters/. Defaults to the stack name. A DNS-1123 label.",
     )
-    kube_context: str | None = Field(
+    kube_context: Line | None = Field(
         None,
         description="Context of the user's kubeconfig to use when no `flux-gitops:kubeconfig` "
         "secret is set. One of the two is required by `pulumi up`.",
@@ -102,6 +164,27 @@ class ClusterSettings(_Model):
 # ------------------------------------------------------------------------------------------- git
 
 
+# Characters Git strips from both ends of an identity (ident.c `crud`), and those it deletes
+# everywhere in it: a name or e-mail holding them would not be what the commits say.
+_IDENT_CRUD = " .,:;<>\"\\'"
+_IDENT_DELIMITERS = "<>"
+
+
+def _ident(value: str, what: str) -> str:
+    _line(value)
+    if not value.strip(_IDENT_CRUD):
+        raise ValueError(
+            f"{quote(value)} is empty once Git strips spaces and .,:;<>\"'\\ from its ends; "
+            f"Git refuses a commit without an author {what}"
+        )
+    if value != value.strip(_IDENT_CRUD) or any(c in value for c in _IDENT_DELIMITERS):
+        raise ValueError(
+            f"{quote(value)} would be changed by Git (it strips spaces and .,:;<>\"'\\ from "
+            "the ends and deletes < and >); write it without them"
+        )
+    return value
+
+
 class GitAuthor(_Model):
     """Identity of the commits the program makes."""
 
@@ -109,6 +192,23 @@ class GitAuthor(_Model):
     email: str = Field(
         "flux-gitops@noreply.invalid", description="Commit author and committer e-mail."
     )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _ident(value, "name")
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return _ident(value, "e-mail")
+
+
+_GIT_CREDENTIALS = (
+    "remove them; an https:// repository takes git.username and the secret gitToken "
+    "(`pulumi config set --secret gitToken <token>`), an ssh:// one the secret gitSshPrivateKey "
+    "or the generated deploy key"
+)
 
 
 class GitSettings(_Model):
@@ -125,7 +225,7 @@ class GitSettings(_Model):
     )
     branch: Branch = Field("main", description="Branch Flux syncs from and the program commits to.")
     interval: Duration = Field("1m", description="How often Flux fetches the repository.")
-    username: str = Field(
+    username: Line = Field(
         "git", description="User name for HTTPS access; the token is the secret `gitToken`."
     )
     known_hosts: str | None = Field(
@@ -154,15 +254,38 @@ class GitSettings(_Model):
         "Fleet files and scaffolds are never removed.",
     )
 
-    @model_validator(mode="after")
-    def _flux_url(self) -> GitSettings:
-        if not re.match(r"^(http|https|ssh)://", self.url):
+    @field_validator("url")
+    @classmethod
+    def _flux_url(cls, value: str) -> str:
+        if not value.startswith(("ssh://", "https://", "http://")):
             raise ValueError(
-                f"url {self.url!r} must start with ssh://, https:// or http:// (what Flux's "
+                f"{quote(value)} must start with ssh://, https:// or http:// (what Flux's "
                 "GitRepository accepts); for scp-like addresses write ssh://git@host/path.git, "
                 "and put a local path in pushUrl"
             )
-        return self
+        return _url(value, ("ssh", "https", "http"), _GIT_CREDENTIALS)
+
+    @field_validator("push_url")
+    @classmethod
+    def _push_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        _line(value)
+        if "://" in value:
+            scheme = value.partition("://")[0]
+            return _url(value, (scheme,), _GIT_CREDENTIALS)
+        if not value.strip():
+            raise ValueError("pushUrl is empty; leave it unset to push to url")
+        return value
+
+    @field_validator("username")
+    @classmethod
+    def _username(cls, value: str) -> str:
+        if not value or ":" in value:
+            raise ValueError(
+                f"username {quote(value)} must be a non-empty HTTP Basic user name, without ':'"
+            )
+        return value
 
 
 # ------------------------------------------------------------------------------------------ flux
@@ -179,16 +302,40 @@ DEFAULT_COMPONENTS: tuple[Component, ...] = (
 ExtraComponent = Literal["image-reflector-controller", "image-automation-controller"]
 
 
+def _target_regex(value: str | None) -> str | None:
+    if value is not None:
+        _line(value)
+        problem = kustomize_patch_syntax.regex_problem(value)
+        if problem:
+            raise ValueError(f"{quote(value)} {problem}")
+    return value
+
+
+def _target_selector(value: str | None) -> str | None:
+    if value is not None:
+        _line(value)
+        kustomize_patch_syntax.parse_selector(value)
+    return value
+
+
+TargetRegex = Annotated[str, AfterValidator(_target_regex)]
+TargetSelector = Annotated[str, AfterValidator(_target_selector)]
+
+
 class PatchTarget(_Model):
     """Which objects a patch applies to, as in a kustomization.yaml `patches[].target`."""
 
-    group: str | None = Field(None, description="API group of the targets.")
-    version: str | None = Field(None, description="API version of the targets.")
-    kind: str | None = Field(None, description="Kind of the targets.")
-    name: str | None = Field(None, description="Name (regular expression) of the targets.")
-    namespace: str | None = Field(None, description="Namespace of the targets.")
-    label_selector: str | None = Field(None, description="Label selector of the targets.")
-    annotation_selector: str | None = Field(None, description="Annotation selector of the targets.")
+    group: TargetRegex | None = Field(None, description="API group of the targets.")
+    version: TargetRegex | None = Field(None, description="API version of the targets.")
+    kind: TargetRegex | None = Field(None, description="Kind of the targets.")
+    name: TargetRegex | None = Field(None, description="Name (regular expression) of the targets.")
+    namespace: TargetRegex | None = Field(None, description="Namespace of the targets.")
+    label_selector: TargetSelector | None = Field(
+        None, description="Label selector of the targets."
+    )
+    annotation_selector: TargetSelector | None = Field(
+        None, description="Annotation selector of the targets."
+    )
 
 
 class Patch(_Model):
@@ -198,6 +345,16 @@ class Patch(_Model):
     target: PatchTarget | None = Field(
         None, description="Objects to patch; required for a JSON 6902 patch."
     )
+
+    @model_validator(mode="after")
+    def _parses(self) -> Patch:
+        # what kustomize would refuse when Flux builds clusters/<c>/flux-system: refused here,
+        # before it is committed (kustomize_patch_syntax says which rules)
+        try:
+            kustomize_patch_syntax.parse_patch(self.patch, self.target is not None)
+        except ValueError as err:
+            raise ValueError(f"patch {err}") from None
+        return self
 
 
 class FluxSettings(_Model):
@@ -222,11 +379,11 @@ class FluxSettings(_Model):
     registry: str = Field(
         "ghcr.io/fluxcd", description="Registry every controller image is pulled from."
     )
-    image_pull_secret: str | None = Field(
+    image_pull_secret: ObjectName | None = Field(
         None,
         description="Name of an image pull Secret in the Flux namespace for a private registry.",
     )
-    toleration_keys: list[str] = Field(
+    toleration_keys: list[TolerationKey] = Field(
         default_factory=list, description="Taint keys the controllers tolerate."
     )
     network_policy: bool = Field(True, description="Install Flux's NetworkPolicies.")
@@ -246,12 +403,59 @@ class FluxSettings(_Model):
         description="Patches of the install, written to clusters/<c>/flux-system/kustomization.yaml.",
     )
 
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if not _FLUX_VERSION.fullmatch(value):
+            raise ValueError(f"{quote(value)} is not a Flux release like v2.9.4")
+        return value
+
+    @field_validator("manifests_sha256")
+    @classmethod
+    def _sha256(cls, value: str | None) -> str | None:
+        if value is not None and not _SHA256.fullmatch(value):
+            raise ValueError(f"{quote(value)} is not 64 lower-case hexadecimal digits")
+        return value
+
+    @field_validator("manifests_path")
+    @classmethod
+    def _manifests_path(cls, value: str | None) -> str | None:
+        if value is not None and not _line(value).strip():
+            raise ValueError("is empty; leave it unset to use the mirror, cache or download")
+        return value
+
+    @field_validator("registry")
+    @classmethod
+    def _registry(cls, value: str) -> str:
+        # "" keeps the images of the manifest as they are
+        bare = value.rstrip("/")
+        if value and (not _REGISTRY.fullmatch(bare) or len(bare) > _REGISTRY_MAX):
+            raise ValueError(
+                f"{quote(value)} is not a registry an image reference can name "
+                "(host[:port][/path], the path in lower case), like ghcr.io/fluxcd or "
+                "registry.example.com:5000/mirror/fluxcd"
+            )
+        return value
+
+    @field_validator("cluster_domain")
+    @classmethod
+    def _cluster_domain(cls, value: str) -> str:
+        if not is_dns1123_subdomain(value):
+            raise ValueError(
+                f"{quote(value)} is not a DNS domain (a DNS-1123 subdomain like cluster.local, "
+                "without a trailing dot)"
+            )
+        return value
+
+    @field_validator("toleration_keys")
+    @classmethod
+    def _unique_keys(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists a taint key twice")
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> FluxSettings:
-        if not _FLUX_VERSION.match(self.version):
-            raise ValueError(f"version {self.version!r} is not a Flux release like v2.9.4")
-        if self.manifests_sha256 is not None and not _SHA256.match(self.manifests_sha256):
-            raise ValueError("manifestsSha256 must be 64 lower-case hexadecimal digits")
         for what, items in (
             ("components", self.components),
             ("componentsExtra", self.components_extra),
@@ -293,8 +497,8 @@ class KustomizationSettings(_Model):
     @model_validator(mode="after")
     def _check(self) -> KustomizationSettings:
         for name in self.substitute:
-            if not _VAR_NAME.match(name):
-                raise ValueError(f"substitute variable {name!r} is not a valid variable name")
+            if not _VAR_NAME.fullmatch(name):
+                raise ValueError(f"substitute variable {quote(name)} is not a valid variable name")
         if "cluster_name" in self.substitute:
             raise ValueError("substitute must not set cluster_name: it is always the cluster name")
         return self
@@ -325,11 +529,15 @@ class HelmSource(_Model):
         None, description="Secret with credentials for a private repository, in flux-system."
     )
 
-    @model_validator(mode="after")
-    def _check(self) -> HelmSource:
-        if not re.match(r"^(https?|oci)://", self.url):
-            raise ValueError(f"url {self.url!r} must start with https://, http:// or oci://")
-        return self
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        return _url(
+            value,
+            ("https", "http", "oci"),
+            "remove them, and give the source a secretRef: a Secret in flux-system with "
+            "username and password, which source-controller uses",
+        )
 
     @property
     def is_oci(self) -> bool:
@@ -377,8 +585,8 @@ class NotificationProvider(_Model):
     type: Literal["slack", "msteams", "discord", "googlechat", "generic"] = Field(
         "slack", description="Provider type."
     )
-    channel: str | None = Field(None, description="Channel to post to, like #flux.")
-    username: str | None = Field(None, description="Bot user name shown in the channel.")
+    channel: Line | None = Field(None, description="Channel to post to, like #flux.")
+    username: Line | None = Field(None, description="Bot user name shown in the channel.")
     address: str | None = Field(
         None,
         description="Endpoint when it is not secret (e.g. https://slack.com/api/chat.postMessage "
@@ -396,15 +604,43 @@ class NotificationProvider(_Model):
         "`token` for a bot token.",
     )
 
+    @field_validator("channel", "username")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        if value is not None and len(value) > _PROVIDER_TEXT_MAX:
+            raise ValueError(f"is longer than {_PROVIDER_TEXT_MAX} characters")
+        return value
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if len(value) > _PROVIDER_TEXT_MAX:
+            raise ValueError(f"is longer than {_PROVIDER_TEXT_MAX} characters")
+        return _url(
+            value,
+            ("https", "http"),
+            "an address that carries a credential is itself the secret: leave address unset "
+            "and set the whole URL as the provider's secretConfigKey (secretField: address)",
+        )
+
+    @field_validator("secret_config_key")
+    @classmethod
+    def _secret_config_key(cls, value: str) -> str:
+        if not _CONFIG_KEY.fullmatch(value):
+            raise ValueError(f"{quote(value)} must be a plain config key name like slackWebhookUrl")
+        if value in SECRET_KEYS:
+            raise ValueError(
+                f"{quote(value)} is the program's own secret ({_SECRET_USES[value]}): its value "
+                "would be copied into the provider's Secret; name a key of the provider's own"
+            )
+        if value in _MODEL_KEYS or value == FLEET_KEY:
+            raise ValueError(f"{quote(value)} is a settings key, not a secret")
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> NotificationProvider:
-        if not re.match(r"^[A-Za-z][A-Za-z0-9]*$", self.secret_config_key):
-            raise ValueError(
-                f"secretConfigKey {self.secret_config_key!r} must be a plain config key name "
-                "like slackWebhookUrl"
-            )
-        if self.secret_config_key in _MODEL_KEYS:
-            raise ValueError(f"secretConfigKey {self.secret_config_key!r} is a settings key")
         if self.secret_field == "token" and self.address is None and self.type == "slack":
             raise ValueError(
                 "a Slack bot token needs address: https://slack.com/api/chat.postMessage"
@@ -416,7 +652,15 @@ class EventSource(_Model):
     """Objects whose events an Alert forwards."""
 
     kind: EventSourceKind = Field(description="Kind of the objects.")
-    name: str = Field("*", description="Name of the objects; * for all.")
+    name: Line = Field("*", description="Name of the objects; * for all.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        # the Alert CRD: 1 to 253 characters
+        if not 0 < len(value) <= 253:
+            raise ValueError("must be 1 to 253 characters: an object name, or * for all")
+        return value
 
 
 class NotificationAlert(_Model):
@@ -447,8 +691,8 @@ class NotificationAlert(_Model):
                 re.compile(pattern)
             except re.error as err:
                 raise ValueError(
-                    f"exclusionList entry {pattern!r} is not a regular expression: {err}"
-                ) from err
+                    f"exclusionList entry {quote(pattern)} is not a regular expression: {err}"
+                ) from None
         if not self.event_sources:
             raise ValueError("eventSources must not be empty")
         if not self.namespaces:
@@ -484,8 +728,8 @@ class Notifications(_Model):
             if alert.provider_ref not in self.providers:
                 known = ", ".join(sorted(self.providers)) or "none"
                 raise ValueError(
-                    f"alert {name!r} names provider {alert.provider_ref!r}, which is not "
-                    f"configured (providers: {known})"
+                    f"alert {quote(name)} names provider {quote(alert.provider_ref)}, which is "
+                    f"not configured (providers: {known})"
                 )
         return self
 
@@ -518,7 +762,7 @@ class Settings(_Model):
         seen: set[str] = set()
         for source in sources:
             if source.name in seen:
-                raise ValueError(f"two sources are named {source.name!r}")
+                raise ValueError(f"two sources are named {quote(source.name)}")
             seen.add(source.name)
         return sources
 
@@ -528,7 +772,14 @@ FLEET_KEY = "fleet"
 FLEET_ONLY = frozenset({"sources"})
 STACK_ONLY = frozenset({"cluster"})
 # Secret keys the program itself reads; providers add their own `secretConfigKey`s.
-SECRET_KEYS = frozenset({"kubeconfig", "gitSshPrivateKey", "gitToken"})
+_SECRET_USES = {
+    "kubeconfig": "the cluster's admin credentials",
+    "gitSshPrivateKey": "the Git deploy key",
+    "gitToken": "the Git token",
+}
+SECRET_KEYS = frozenset(_SECRET_USES)
+# The Secret the flux-system GitRepository authenticates with, as `flux bootstrap` names it.
+FLUX_SYNC_SECRET = "flux-system"
 
 
 @dataclass(frozen=True)
@@ -539,10 +790,19 @@ class StackConfig:
     settings: Settings
     # Secret config keys that are set for this stack (values are never held here).
     secrets_present: frozenset[str] = field(default_factory=frozenset)
+    # Where the settings came from, so that a problem found later (a patch that applies to
+    # nothing once the install manifest is known) names its file and key like any other.
+    origin: _Origin | None = field(default=None, compare=False, repr=False)
 
     @property
     def cluster(self) -> str:
         return self.settings.cluster.name or self.stack
+
+    def locate(self, loc: tuple[str | int, ...]) -> tuple[str, str]:
+        """(file, full config key) of a settings path, e.g. ("flux", "patches", 1)."""
+        if self.origin is None:
+            return f"Pulumi.{self.stack}.yaml", f"{PROJECT}:{_format_path(loc)}"
+        return self.origin.locate(loc)
 
     def secret_keys_used(self) -> frozenset[str]:
         """Every secret config key this configuration reads."""
@@ -622,11 +882,87 @@ def _message(err: Mapping[str, Any]) -> str:
         if msg.startswith(prefix):
             msg = msg[len(prefix) :]
     if kind.endswith("_type") or kind.endswith("_parsing"):
-        msg += f" (got {type(err.get('input')).__name__}: {err.get('input')!r})"
+        msg += f" (got {type(err.get('input')).__name__}: {quote(err.get('input'))})"
     return msg
 
 
-def _cross_checks(settings: Settings, raw: RawConfig, stack_file: str) -> list[Problem]:
+Locate = Callable[[tuple[str | int, ...]], tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class _Origin:
+    """The raw values a stack's settings were merged from, and the files that hold them."""
+
+    overlay: Mapping[str, Any]  # the stack file's settings
+    fleet: Mapping[str, Any]  # Pulumi.yaml's flux-gitops:fleet
+    stack_file: str
+    project_file: str
+
+    def locate(self, loc: tuple[str | int, ...], missing: bool = False) -> tuple[str, str]:
+        """(file, full key) of a settings path: the stack file when it sets the value (or, for a
+        missing key, its parent), Pulumi.yaml when the fleet value does."""
+        path = _format_path(loc)
+        top = loc[0] if loc else ""
+        if (top in self.overlay and _has_path(self.overlay, loc)) or (
+            top in self.overlay and missing and _has_path(self.overlay, loc[:-1])
+        ):
+            return self.stack_file, f"{PROJECT}:{path}"
+        if _has_path(self.fleet, loc) or (missing and _has_path(self.fleet, loc[:-1])):
+            return (
+                self.project_file,
+                f"{PROJECT}:{FLEET_KEY}.{path}" if path else f"{PROJECT}:{FLEET_KEY}",
+            )
+        return self.stack_file, f"{PROJECT}:{path}"
+
+
+def _secret_collisions(settings: Settings, locate: Locate) -> list[Problem]:
+    """Each Secret the stack writes (the Git credentials, one per provider) is one Kubernetes
+    object owned by one Pulumi resource, and never a Secret the config reads for another use.
+
+    Two providers naming one Secret would be two Pulumi resources fighting over it; a provider
+    writing `flux-system` would replace the Git credentials; one writing a source's, a
+    substitution's or the image pull Secret would overwrite what Flux reads there.
+    """
+    problems: list[Problem] = []
+    others: dict[str, str] = {FLUX_SYNC_SECRET: "the Git credentials Secret that Flux syncs with"}
+    for i, source in enumerate(settings.sources):
+        if source.secret_ref:
+            others.setdefault(
+                source.secret_ref, f"the Secret source {quote(source.name)} reads (sources[{i}])"
+            )
+    for field_name, ks in (
+        ("coreApps", settings.kustomizations.core_apps),
+        ("apps", settings.kustomizations.apps),
+    ):
+        for i, ref in enumerate(ks.substitute_from):
+            if ref.kind == "Secret":
+                others.setdefault(
+                    ref.name,
+                    f"the Secret kustomizations.{field_name}.substituteFrom[{i}] reads",
+                )
+    if settings.flux.image_pull_secret:
+        others.setdefault(settings.flux.image_pull_secret, "flux.imagePullSecret")
+    owner: dict[str, str] = {}
+    for name, provider in sorted(settings.notifications.providers.items()):
+        secret = provider.secret_name
+        why = None
+        if secret in owner:
+            why = (
+                f"is also the secretName of provider {quote(owner[secret])}: two providers "
+                "would write one Kubernetes Secret; give each its own"
+            )
+        elif secret in others:
+            why = f"is {others[secret]}: the provider's credential would overwrite it"
+        owner.setdefault(secret, name)
+        if why:
+            file, key = locate(("notifications", "providers", name, "secretName"))
+            problems.append(Problem(file, key, f"{quote(secret)} {why}"))
+    return problems
+
+
+def _cross_checks(
+    settings: Settings, raw: RawConfig, stack_file: str, locate: Locate
+) -> list[Problem]:
     """Rules between settings, and between settings and the secrets a stack must set.
 
     They live here, not in the Pulumi components, so that `fluxboot` and `pulumi preview`
@@ -635,7 +971,7 @@ def _cross_checks(settings: Settings, raw: RawConfig, stack_file: str) -> list[P
     command reads hold no secrets for the committed stacks, so there the secret rules are left to
     `pulumi preview`, which reports them in the same form.
     """
-    problems: list[Problem] = []
+    problems = _secret_collisions(settings, locate)
     git = settings.git
     if git.url.startswith("ssh://") and not git.known_hosts:
         problems.append(
@@ -725,22 +1061,15 @@ def build_stack_config(raw: RawConfig) -> StackConfig:
     fleet = {k: v for k, v in fleet.items() if k not in STACK_ONLY}
     merged = deep_merge(fleet, overlay)
 
+    origin = _Origin(overlay, fleet, stack_file, raw.project_file)
+    locate = origin.locate
+
     settings: Settings | None = None
     try:
         settings = Settings.model_validate(merged)
     except PydanticValidationError as exc:
         for err in exc.errors():
-            loc = tuple(err["loc"])
-            path = _format_path(loc)
-            top = loc[0] if loc else ""
-            if (top in overlay and _has_path(overlay, loc)) or (
-                top in overlay and err["type"] == "missing" and _has_path(overlay, loc[:-1])
-            ):
-                file, full = stack_file, key(path)
-            elif _has_path(fleet, loc) or (err["type"] == "missing" and _has_path(fleet, loc[:-1])):
-                file, full = raw.project_file, key(f"{FLEET_KEY}.{path}" if path else FLEET_KEY)
-            else:
-                file, full = stack_file, key(path)
+            file, full = locate(tuple(err["loc"]), err["type"] == "missing")
             problems.append(Problem(file, full, _message(err)))
 
     if settings is not None:
@@ -773,8 +1102,8 @@ def build_stack_config(raw: RawConfig) -> StackConfig:
                 problems.append(
                     Problem(stack_file, key("cluster.name"), f"not set, and the stack name {err}")
                 )
-        problems.extend(_cross_checks(settings, raw, stack_file))
+        problems.extend(_cross_checks(settings, raw, stack_file, locate))
     if problems or settings is None:
         raise ConfigError(problems)
     present = frozenset(k for k in raw.secret if k in allowed_secrets)
-    return StackConfig(stack=raw.stack, settings=settings, secrets_present=present)
+    return StackConfig(stack=raw.stack, settings=settings, secrets_present=present, origin=origin)

@@ -6,7 +6,9 @@ exactly the same values with exactly the same messages.
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,11 +17,31 @@ import yaml
 
 from components import yamlio
 from components.config import PROJECT, PROJECT_FILE, RawConfig, StackConfig, build_stack_config
-from components.errors import ConfigError, Problem
+from components.errors import ConfigError, Problem, quote
+from components.textfiles import UnreadableFileError, read_text
+
+# Pulumi.yaml and a stack file hold a few KB; anything near this is not a config file (and a
+# 40 MB one would take half a minute to parse before it was refused).
+MAX_CONFIG_BYTES = 1024 * 1024
 
 # Keys a Pulumi.yaml `config:` entry may have when it is written in the schema form
 # (`{value: ...}`, `{default: ..., description: ...}`), as opposed to a bare value.
 _SCHEMA_KEYS = frozenset({"type", "description", "default", "value", "secret", "items"})
+
+
+# Pulumi's rule for a stack name (`pulumi stack init`): letters, digits, '-', '_' and '.', at
+# most 100 characters. It also keeps `Pulumi.<stack>.yaml` inside the project directory.
+_STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+
+
+def stack_name_problem(stack: str) -> str | None:
+    """Why `stack` is not a Pulumi stack name, or None."""
+    if _STACK_NAME.fullmatch(stack) and stack not in (".", ".."):
+        return None
+    return (
+        f"{quote(stack)} is not a stack name (letters, digits, '-', '_' and '.', at most 100 "
+        "characters)"
+    )
 
 
 def stack_file_name(stack: str) -> str:
@@ -31,28 +53,26 @@ def list_stacks(project_dir: Path) -> list[str]:
     return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
 
 
-def _read_yaml(path: Path, label: str) -> Any:
+def read_yaml(path: Path, label: str) -> Any:
+    """One YAML config file, parsed; every failure is a `ConfigError` naming `label`."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([Problem(label, "", "no such file")]) from None
-    except OSError as err:
-        raise ConfigError([Problem(label, "", f"cannot be read: {err.strerror}")]) from None
+        text = read_text(path, label, MAX_CONFIG_BYTES)
+    except UnreadableFileError as err:
+        raise ConfigError([Problem(label, "", err.reason)]) from None
     try:
         return yamlio.load(text)
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        what = " ".join(x for x in (err.context, err.problem) if x)
-        raise ConfigError([Problem(label, "", f"YAML syntax error at {where}{what}")]) from None
+    except yamlio.YAMLBombError as err:
+        raise ConfigError([Problem(label, "", f"refused: {err}")]) from None
     except yaml.YAMLError as err:
-        raise ConfigError([Problem(label, "", f"YAML syntax error: {err}")]) from None
+        raise ConfigError(
+            [Problem(label, "", f"YAML syntax error at {yamlio.one_line(err)}")]
+        ) from None
 
 
 def _split_key(full: str, label: str, problems: list[Problem]) -> str | None:
     """`flux-gitops:git` -> `git`; keys of other namespaces (kubernetes:, pulumi:) -> None."""
     if not isinstance(full, str):
-        problems.append(Problem(label, str(full), "config keys must be strings"))
+        problems.append(Problem(label, quote(full), "config keys must be strings"))
         return None
     if ":" not in full:
         return full
@@ -62,8 +82,12 @@ def _split_key(full: str, label: str, problems: list[Problem]) -> str | None:
 
 def read_project_file(project_dir: Path) -> tuple[dict[str, Any], frozenset[str]]:
     """The `flux-gitops:*` values of Pulumi.yaml (the fleet defaults), and which are secrets."""
+    if not project_dir.is_dir():
+        raise ConfigError(
+            [Problem(str(project_dir), "", "no such directory (the project: it holds Pulumi.yaml)")]
+        )
     problems: list[Problem] = []
-    doc = _read_yaml(project_dir / PROJECT_FILE, PROJECT_FILE)
+    doc = read_yaml(project_dir / PROJECT_FILE, PROJECT_FILE)
     values: dict[str, Any] = {}
     secret: set[str] = set()
     config = doc.get("config", {}) if isinstance(doc, Mapping) else None
@@ -100,7 +124,7 @@ def read_stack_files(project_dir: Path, stack: str) -> RawConfig:
     """Read `Pulumi.yaml` and `Pulumi.<stack>.yaml` as the Pulumi CLI would hand them to the program."""
     project, project_secret = read_project_file(project_dir)
     stack_label = stack_file_name(stack)
-    stack_doc = _read_yaml(project_dir / stack_label, stack_label)
+    stack_doc = read_yaml(project_dir / stack_label, stack_label)
     problems: list[Problem] = []
     secret = set(project_secret)
     stack_values: dict[str, Any] = {}
@@ -136,7 +160,65 @@ def read_stack_files(project_dir: Path, stack: str) -> RawConfig:
 
 def load_stack_config(project_dir: Path, stack: str) -> StackConfig:
     """The CLI's way in: the two YAML files of a stack, validated."""
-    return build_stack_config(read_stack_files(project_dir, stack))
+    config = build_stack_config(read_stack_files(project_dir, stack))
+    check_one_stack_per_cluster(project_dir, config)
+    return config
+
+
+def _cluster_of(project_dir: Path, stack: str) -> str | None:
+    """The cluster another stack file names (its cluster.name, else its stack name), or None
+    when that file cannot be read: its own problems are reported when it is used."""
+    path = project_dir / stack_file_name(stack)
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return _cluster_in_file(str(path), stack, st.st_mtime_ns, st.st_size)
+
+
+# `render --all` checks every stack against every other: each file is read once per version.
+@functools.lru_cache(maxsize=256)
+def _cluster_in_file(path: str, stack: str, _mtime_ns: int, _size: int) -> str | None:
+    try:
+        doc = read_yaml(Path(path), stack_file_name(stack))
+    except ConfigError:
+        return None
+    config = doc.get("config") if isinstance(doc, Mapping) else None
+    cluster = config.get(f"{PROJECT}:cluster") if isinstance(config, Mapping) else None
+    name = cluster.get("name") if isinstance(cluster, Mapping) else None
+    return name if isinstance(name, str) else stack
+
+
+def check_one_stack_per_cluster(project_dir: Path, config: StackConfig) -> None:
+    """A cluster belongs to one stack: two stacks writing `clusters/<c>/` would undo each
+    other's commits and fight over the cluster. Refused naming both stacks and the key."""
+    others = [
+        s
+        for s in list_stacks(project_dir)
+        if s != config.stack and _cluster_of(project_dir, s) == config.cluster
+    ]
+    if others:
+        names = ", ".join(sorted([config.stack, *others]))
+        files = ", ".join(stack_file_name(s) for s in sorted([config.stack, *others]))
+        file, key = config.locate(("cluster", "name"))
+        raise ConfigError(
+            [
+                Problem(
+                    file,
+                    key,
+                    f"stacks {names} all render cluster {quote(config.cluster)} ({files}); a "
+                    "cluster belongs to one stack: set another cluster.name in all but one",
+                )
+            ]
+        )
+
+
+def load_engine_config(project_dir: Path, stack: str) -> StackConfig:
+    """The program's way in: the engine's config of `stack`, validated as the CLI validates it
+    (the other stack files beside the program are read for the one-stack-per-cluster rule)."""
+    config = build_stack_config(read_pulumi_config(project_dir, stack))
+    check_one_stack_per_cluster(project_dir, config)
+    return config
 
 
 def read_pulumi_config(project_dir: Path, stack: str) -> RawConfig:

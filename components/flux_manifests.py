@@ -38,7 +38,8 @@ from typing import Any
 
 from components import yamlio
 from components.config import FluxSettings
-from components.errors import ManifestError
+from components.errors import ManifestError, quote
+from components.textfiles import UnreadableFileError, read_text
 
 MIRROR_ENV = "FLUXBOOT_MANIFESTS_DIR"
 URL_ENV = "FLUXBOOT_MANIFESTS_URL"
@@ -74,7 +75,9 @@ def _parse(text: str, origin: str) -> list[dict[str, Any]]:
     try:
         docs = yamlio.load_all_fast(text)  # ~1 MB of YAML: libyaml parses it ~9x faster
     except Exception as err:
-        raise ManifestError(f"{origin}: not a YAML install manifest: {err}") from None
+        raise ManifestError(
+            f"{origin}: not a YAML install manifest: {yamlio.one_line(err)}"
+        ) from None
     if not docs or not all(isinstance(d, dict) and "kind" in d for d in docs):
         raise ManifestError(f"{origin}: not a Kubernetes install manifest")
     return docs
@@ -94,7 +97,7 @@ def manifests_url(version: str, url_template: str | None = None) -> str:
     template = url_template or os.environ.get(URL_ENV) or DEFAULT_URL_TEMPLATE
     if "{version}" not in template:
         raise ManifestError(
-            f"{URL_ENV}: {template!r} has no {{version}} placeholder; write it like "
+            f"{URL_ENV}: {quote(template)} has no {{version}} placeholder; write it like "
             "https://mirror.example.com/flux2/{version}/install.yaml"
         )
     return template.replace("{version}", version)
@@ -104,16 +107,34 @@ def _candidates(
     flux: FluxSettings, project_dir: Path, mirror_dir: Path | None
 ) -> list[tuple[Path, str]]:
     found: list[tuple[Path, str]] = []
+    # A mirror that was named but is not there is an error, never skipped: falling through to
+    # the cache or a download would hide the mistake behind a download failure.
+    if mirror_dir is not None and not mirror_dir.is_dir():
+        raise ManifestError(
+            f"--manifests-dir {mirror_dir}: no such directory (a mirror of install manifests, "
+            "laid out <dir>/<version>/gotk-components.yaml)"
+        )
+    from_env = os.environ.get(MIRROR_ENV)
+    if mirror_dir is None and from_env and not Path(from_env).is_dir():
+        raise ManifestError(
+            f"{MIRROR_ENV}={from_env}: no such directory (a mirror of install manifests, "
+            "laid out <dir>/<version>/gotk-components.yaml)"
+        )
     if flux.manifests_path:
         found.append((project_dir / flux.manifests_path, "flux-gitops:flux.manifestsPath"))
         return found
-    mirror = mirror_dir or (Path(os.environ[MIRROR_ENV]) if os.environ.get(MIRROR_ENV) else None)
+    mirror = mirror_dir or (Path(from_env) if from_env else None)
     if mirror is not None:
         # either form: `flux install --export` output, or the release asset
         found.append((mirror / flux.version / "gotk-components.yaml", "manifests mirror"))
         found.append((mirror / flux.version / "install.yaml", "manifests mirror"))
     found.append((_cache_file(flux.version), "cache"))
     return found
+
+
+def _key_of(what: str) -> str:
+    """The config key a candidate comes from, as a message prefix ("" for the mirror)."""
+    return f"{what}: " if what.startswith("flux-gitops:") else ""
 
 
 def _cache_file(version: str) -> Path:
@@ -141,7 +162,13 @@ def load_install_manifest(
             if what.startswith("flux-gitops:"):
                 raise ManifestError(f"{what}: {path} does not exist or is not a file")
             continue
-        manifest = InstallManifest(flux.version, path.read_text(encoding="utf-8"), str(path))
+        try:
+            text = read_text(path, str(path), MAX_MANIFEST_BYTES)
+        except UnreadableFileError as err:
+            if what == "cache":
+                continue  # a damaged cache entry: fetch it again
+            raise ManifestError(f"{_key_of(what)}{err}") from None
+        manifest = InstallManifest(flux.version, text, str(path))
         if flux.manifests_sha256 and manifest.sha256 != flux.manifests_sha256:
             if what == "cache":
                 # A cache entry written before the pin (or damaged): fetch it again.
@@ -152,7 +179,11 @@ def load_install_manifest(
             )
         return manifest
     if download:
-        return download_install_manifest(flux, url_template=url_template, timeout=timeout)
+        try:
+            return download_install_manifest(flux, url_template=url_template, timeout=timeout)
+        except ManifestError as err:
+            # say where it was looked for first, so a mirror without this version is no mystery
+            raise ManifestError(f"{err} (looked first in: {'; '.join(tried)})") from None
     raise ManifestError(
         f"the install manifest of Flux {flux.version} is not available; looked in: "
         + "; ".join(tried)
@@ -184,7 +215,8 @@ def download_install_manifest(
             f"{_VERSION_KEY}: downloading the install manifest of {flux.version} from {url} "
             f"failed: HTTP {err.code} {err.reason}"
         ) from None
-    except (urllib.error.URLError, TimeoutError, OSError) as err:
+    except (urllib.error.URLError, TimeoutError, OSError, ValueError) as err:
+        # ValueError: http.client.InvalidURL, for a FLUXBOOT_MANIFESTS_URL that is no URL
         reason = getattr(err, "reason", err)
         raise ManifestError(
             f"{_VERSION_KEY}: cannot download the install manifest of {flux.version} from "

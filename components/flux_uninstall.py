@@ -38,18 +38,22 @@ itself, its CRDs, and with them every Kustomization and HelmRelease of the clust
 
 from __future__ import annotations
 
-import contextlib
+import json
 import logging
 import os
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TextIO
 
 import pulumi
 import pulumi.dynamic
-import yaml
 from pulumi.runtime import rpc
+
+from components import yamlio
+from components.errors import cap
+from components.kube_warnings import quiet_insecure_requests
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +80,17 @@ class UninstallReport:
     deleted: list[str] = field(default_factory=list)
     # Objects still held by a finalizer that is not Flux's: someone else's to release.
     foreign_finalizers: list[str] = field(default_factory=list)
+    # Objects the API server refused to delete, with its reason (a policy, RBAC).
+    failed: list[str] = field(default_factory=list)
+
+    def notices(self) -> list[str]:
+        """What the person running the uninstall must see: what is left, and why."""
+        lines = [
+            f"left to its owner (held by a finalizer that is not Flux's): {ref}"
+            for ref in self.foreign_finalizers
+        ]
+        lines += [f"not deleted: {failure}" for failure in self.failed]
+        return lines
 
 
 @dataclass(frozen=True)
@@ -96,7 +111,7 @@ def _kubeconfig_dict(source: str) -> dict[str, Any] | None:
     """The kubeconfig in `source` if it is kubeconfig text (YAML or JSON), None if it is a path."""
     if "\n" not in source and not source.lstrip().startswith("{"):
         return None
-    loaded = yaml.safe_load(source)
+    loaded = yamlio.load(source)  # bounded: a kubeconfig is no place for alias expansion
     if not isinstance(loaded, dict):
         raise ValueError("kubeconfig text is not a YAML/JSON map")
     return loaded
@@ -149,6 +164,33 @@ def _status(err: Exception) -> int | None:
 def _ignore_missing(err: Exception) -> None:
     if _status(err) != 404:
         raise err
+
+
+def _reason(err: Exception) -> str:
+    """The API server's answer, on one short line: status, reason and its message."""
+    status, reason = getattr(err, "status", None), getattr(err, "reason", None)
+    message = ""
+    body = getattr(err, "body", None)
+    if isinstance(body, (str, bytes)):
+        try:
+            loaded = json.loads(body)
+            message = str(loaded.get("message", "")) if isinstance(loaded, dict) else ""
+        except ValueError:
+            message = ""
+    head = " ".join(str(x) for x in (status, reason) if x) or type(err).__name__
+    return cap(f"{head}: {message}" if message else head, 300)
+
+
+def _delete(deleter: Any, ref: str, report: UninstallReport, *args: Any) -> None:
+    """Delete one object: recorded as deleted, or (anything but "not found") as failed with the
+    API server's reason; never silently counted as gone."""
+    try:
+        deleter(*args)
+    except Exception as err:
+        if _status(err) != 404:
+            report.failed.append(f"{ref}: {_reason(err)}")
+            return
+    report.deleted.append(ref)
 
 
 # ------------------------------------------------------------------------------ discovery
@@ -370,9 +412,8 @@ def _delete_components(api: Any, namespace: str, report: UninstallReport) -> Non
             _ignore_missing(err)
             continue
         for item in items:
-            with contextlib.suppress(Exception):
-                deleter(item.metadata.name, namespace)
-            report.deleted.append(f"{kind}/{namespace}/{item.metadata.name}")
+            ref = f"{kind}/{namespace}/{item.metadata.name}"
+            _delete(deleter, ref, report, item.metadata.name, namespace)
     # Cluster-wide RBAC of this installation: part-of=flux and instance=<namespace>, so a second
     # Flux in another namespace keeps its own.
     selector = f"{PART_OF_SELECTOR},app.kubernetes.io/instance={namespace}"
@@ -381,9 +422,7 @@ def _delete_components(api: Any, namespace: str, report: UninstallReport) -> Non
         ("ClusterRole", rbac.list_cluster_role, rbac.delete_cluster_role),
     ):
         for item in lister(label_selector=selector).items:
-            with contextlib.suppress(Exception):
-                deleter(item.metadata.name)
-            report.deleted.append(f"{kind}//{item.metadata.name}")
+            _delete(deleter, f"{kind}//{item.metadata.name}", report, item.metadata.name)
 
 
 def uninstall_flux(
@@ -394,6 +433,7 @@ def uninstall_flux(
     delete: bool = True,
     context: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    out: TextIO | None = None,
 ) -> UninstallReport:
     """Uninstall Flux without Pulumi, keeping every workload Flux deployed.
 
@@ -403,7 +443,26 @@ def uninstall_flux(
     remaining components, the Flux CRDs (which deletes their objects, now free to go) and the
     namespace unless `keep_namespace`. `delete=False` stops after the finalizers, which is what
     `pulumi destroy` needs before it deletes the install itself.
+
+    What is left behind (objects held by another tool's finalizer, objects the API server would
+    not delete) is printed to `out` (stderr: under `pulumi destroy`, the engine shows a dynamic
+    provider's stderr), not only returned. urllib3's InsecureRequestWarning is kept quiet.
     """
+    with quiet_insecure_requests():
+        report = _uninstall(kubeconfig, keep_namespace, namespace, delete, context, timeout)
+    for line in report.notices():
+        print(line, file=out or sys.stderr)
+    return report
+
+
+def _uninstall(
+    kubeconfig: KubeconfigSource,
+    keep_namespace: bool,
+    namespace: str,
+    delete: bool,
+    context: str | None,
+    timeout: float,
+) -> UninstallReport:
     api = api_client(kubeconfig, context)
     try:
         report = prepare_uninstall(api, namespace=namespace, timeout=timeout)
@@ -414,17 +473,16 @@ def uninstall_flux(
         _delete_components(api, namespace, report)
         ext = client.ApiextensionsV1Api(api)
         for crd in _flux_crds(api):
-            try:
-                ext.delete_custom_resource_definition(crd.name)
-            except Exception as err:
-                _ignore_missing(err)
-            report.deleted.append(f"CustomResourceDefinition//{crd.name}")
+            _delete(
+                ext.delete_custom_resource_definition,
+                f"CustomResourceDefinition//{crd.name}",
+                report,
+                crd.name,
+            )
         if not keep_namespace:
-            try:
-                client.CoreV1Api(api).delete_namespace(namespace)
-            except Exception as err:
-                _ignore_missing(err)
-            report.deleted.append(f"Namespace//{namespace}")
+            _delete(
+                client.CoreV1Api(api).delete_namespace, f"Namespace//{namespace}", report, namespace
+            )
         return report
     finally:
         api.close()
@@ -470,7 +528,9 @@ class FluxUninstallProvider(pulumi.dynamic.ResourceProvider):
         context = rpc.unwrap_rpc_secret(props.get("context")) or None
         namespace = str(rpc.unwrap_rpc_secret(props.get("namespace")) or "flux-system")
         timeout = float(rpc.unwrap_rpc_secret(props.get("timeout")) or DEFAULT_TIMEOUT)
-        report = uninstall_flux(
+        # Objects held by someone else's finalizer are printed by uninstall_flux, not fatal:
+        # they belong to that tool, and Pulumi's CRD deletion waits for it to release them.
+        uninstall_flux(
             kubeconfig,
             keep_namespace=True,
             namespace=namespace,
@@ -478,11 +538,6 @@ class FluxUninstallProvider(pulumi.dynamic.ResourceProvider):
             context=context,
             timeout=timeout,
         )
-        if report.foreign_finalizers:
-            # Not fatal: these belong to someone else; Pulumi's CRD deletion will wait for them.
-            log.warning(
-                "objects held by non-Flux finalizers: %s", "; ".join(report.foreign_finalizers)
-            )
 
 
 @dataclass(frozen=True)

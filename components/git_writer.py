@@ -19,8 +19,8 @@ protection) is reported as `rejected: <reason>` and never retried.
 
 Credentials never reach output: an SSH key goes to a 0600 file in a private temporary directory
 that is removed when the operation ends, a token is handed to Git by a GIT_ASKPASS helper that
-reads it from such a file, every URL is printed with its `user:password@` redacted, and every
-Git error is scrubbed of the secret values before it is raised.
+reads it from such a file, every URL is printed with its user info redacted, and every Git
+error is scrubbed of the secret values and of any URL's user info before it is raised.
 """
 
 from __future__ import annotations
@@ -45,11 +45,15 @@ from typing import Literal, TextIO
 import git
 from gitdb.base import IStream
 
+from components import urls
 from components.config import GitSettings
-from components.errors import FluxGitopsError
+from components.errors import FluxGitopsError, quote
+from components.git_refs import branch_problem
 from components.repofiles import RepoFile, RepoFiles
 
 PushMode = Literal["direct", "branch"]
+# Given a reader of the branch tip's files (None: absent), the managed paths no longer rendered.
+Stale = Callable[[Callable[[str], str | None]], Iterable[str]]
 ChangeKind = Literal["added", "modified", "deleted"]
 
 REVIEW_BRANCH_PREFIX = "flux-gitops/"
@@ -122,22 +126,13 @@ class GitCredentials:
         return f"GitCredentials(ssh_private_key={key}, token={token}, username={self.username!r})"
 
 
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@\s:]*)(?::[^/@\s]*)?@")
-
-
 def redact_url(text: str) -> str:
-    """Replace the password of every `scheme://user:password@host` in `text` by `***`."""
-
-    def sub(m: re.Match[str]) -> str:
-        if ":" not in m.group(0)[len(m.group("scheme")) :]:
-            return m.group(0)
-        return f"{m.group('scheme')}{m.group('user')}:***@"
-
-    return _USERINFO.sub(sub, text)
+    """`text` with the user info of every URL in it replaced by `***` (see `components.urls`)."""
+    return urls.redact(text)
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` with every secret value replaced by `***` and every URL password redacted."""
+    """`text` with every secret value replaced by `***` and every URL's user info redacted."""
     for secret in sorted((s for s in secrets if s), key=len, reverse=True):
         text = text.replace(secret, "***")
     return redact_url(text)
@@ -470,7 +465,7 @@ class _Work:
 def _reason(summary: str, err: str) -> str:
     # "[remote rejected] (pre-receive hook declined)" -> "pre-receive hook declined", plus
     # what the hook printed ("remote: ..." lines), which usually says why.
-    m = re.search(r"\((.*)\)\s*$", summary)
+    m = re.search(r"\((.*)\)\s*\Z", summary)
     reason = m.group(1) if m else summary.strip()
     remote = [
         line[len("remote:") :].strip()
@@ -543,6 +538,15 @@ def _session(
 # ------------------------------------------------------------------------------------ inputs
 
 
+def _check_branch(branch: str) -> None:
+    """Every entry (config, CLI flag, the Pulumi provider) meets Git's rules before Git runs."""
+    problem = branch_problem(branch)
+    if problem:
+        raise GitWriterError(
+            f"branch {quote(branch)} is not a usable Git branch name: it {problem}"
+        )
+
+
 def _check_path(path: str) -> str:
     parts = path.split("/")
     if (
@@ -553,7 +557,7 @@ def _check_path(path: str) -> str:
         or any(p in ("", ".", "..") for p in parts)
         or any(p.lower() == ".git" for p in parts)
     ):
-        raise GitWriterError(f"{path!r} is not a relative POSIX path inside the repository")
+        raise GitWriterError(f"{quote(path)} is not a relative POSIX path inside the repository")
     return path
 
 
@@ -629,17 +633,23 @@ def push_files(
     dry_run: bool = False,
     max_retries: int = 5,
     remove: Iterable[str] = (),
+    stale: Stale | None = None,
 ) -> PushResult:
     """Commit `files` of `stack` on top of `branch` of `repo_url` and push, in one commit.
 
     Managed and fleet files are overwritten; scaffolds are created only where neither their
     guard path nor their own path exists. `remove` lists managed paths this stack no longer
-    renders; they are deleted in the same commit (never fleet paths). `push_mode="branch"`
-    pushes to `flux-gitops/<stack>`, rebuilt from the tip of `branch` every time.
-    `message` is the subject prefix, `flux-gitops(<stack>)` by default.
+    renders; they are deleted in the same commit (never fleet paths). `stale`, given a reader of
+    the tip's files, names more such paths from what the repository records (what `fluxboot
+    push` has in place of Pulumi's state). `push_mode="branch"` pushes to `flux-gitops/<stack>`,
+    rebuilt from the tip of `branch` every time. `message` is the subject prefix,
+    `flux-gitops(<stack>)` by default.
     """
     if push_mode not in ("direct", "branch"):
-        raise GitWriterError(f"push mode {push_mode!r} is not direct or branch")
+        raise GitWriterError(f"push mode {quote(push_mode)} is not direct or branch")
+    _check_branch(branch)
+    if push_mode == "branch":
+        _check_branch(f"{REVIEW_BRANCH_PREFIX}{stack}")
     for path in files:
         _check_path(path)
     removals = sorted({_check_path(p) for p in remove} - set(files))
@@ -660,7 +670,7 @@ def push_files(
                 base: str | None = work.fetch(branch, _LOCAL_TARGET)
             elif not create_branch:
                 raise BranchNotFoundError(
-                    f"branch {branch!r} does not exist in {label}; create it, or set "
+                    f"branch {quote(branch)} does not exist in {label}; create it, or set "
                     "createBranch: true in flux-gitops:git"
                 )
             elif work.remote.head_branch and f"refs/heads/{work.remote.head_branch}" in refs:
@@ -679,7 +689,10 @@ def push_files(
                     created.append(path)
                 updates[path] = work.store_blob(f.content)
             _check_conflicts(updates, tip)
-            for path in removals:
+            gone = set(removals)
+            if stale is not None:
+                gone.update(_stale_paths(work, tip, stale, files))
+            for path in sorted(gone):
                 if tip.get(path, ("", ""))[0] == "blob":
                     updates[path] = None
             tree = work.build_tree(base, updates)
@@ -730,6 +743,24 @@ def push_files(
             f"push to {write_branch} of {label} failed {max_retries + 1} times: other writers kept "
             "updating the branch; run again"
         )
+
+
+def _stale_paths(
+    work: _Work, tip: Mapping[str, tuple[str, str]], stale: Stale, files: RepoFiles
+) -> list[str]:
+    def read(path: str) -> str | None:
+        entry = tip.get(path)
+        if entry is None or entry[0] != "blob":
+            return None
+        return work.read_blobs([entry[1]])[entry[1]]
+
+    out = []
+    for path in stale(read):
+        _check_path(path)
+        if path in files or path.startswith(FLEET_PREFIX):
+            continue  # rendered after all, or the fleet's: never removed by a stack
+        out.append(path)
+    return out
 
 
 def delete_files(
@@ -791,6 +822,7 @@ def read_state(
     paths = sorted(files) if isinstance(files, RepoFiles) else sorted(set(files))
     for path in paths:
         _check_path(path)
+    _check_branch(branch)
     with _session(repo_url, credentials, workdir) as work:
         work.ls_remote()
         if f"refs/heads/{branch}" not in work.remote.refs:
@@ -829,6 +861,7 @@ def push_files_for(
     dry_run: bool = False,
     workdir: str | os.PathLike[str] | None = None,
     max_retries: int = 5,
+    stale: Stale | None = None,
 ) -> PushResult:
     """`push_files` with everything taken from the stack's `git` settings.
 
@@ -847,6 +880,7 @@ def push_files_for(
         workdir=workdir,
         dry_run=dry_run,
         max_retries=max_retries,
+        stale=stale,
     )
 
 
@@ -875,22 +909,42 @@ def push_stack(
     dry_run: bool = False,
     credentials: GitCredentials | None = None,
     out: TextIO | None = None,
+    stale: Stale | None = None,
 ) -> PushResult:
     """`fluxboot push STACK`: push the rendered `files` and print what happened."""
     result = push_files_for(
-        settings, stack, files, repo=repo, branch=branch, credentials=credentials, dry_run=dry_run
+        settings,
+        stack,
+        files,
+        repo=repo,
+        branch=branch,
+        credentials=credentials,
+        dry_run=dry_run,
+        stale=stale,
     )
     (out or sys.stdout).write(format_result(result, repo or settings.push_url or settings.url))
     return result
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def branch_argument(value: str) -> str:
+    """argparse type of a branch name flag: Git's rules, checked before anything runs."""
+    problem = branch_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(
+            f"{quote(value)} is not a usable Git branch name: it {problem}"
+        )
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser, stack_type: Callable[[str], str] = str) -> None:
     """Arguments of `fluxboot push`."""
-    parser.add_argument("stack", help="stack (cluster) whose files are pushed")
+    parser.add_argument("stack", type=stack_type, help="stack (cluster) whose files are pushed")
     parser.add_argument(
         "--repo", help="repository URL or local path (default: git.pushUrl, then git.url)"
     )
-    parser.add_argument("--branch", help="branch to commit to (default: git.branch)")
+    parser.add_argument(
+        "--branch", type=branch_argument, help="branch to commit to (default: git.branch)"
+    )
     parser.add_argument(
         "--dry-run", action="store_true", help="print the file-level diff and change nothing"
     )

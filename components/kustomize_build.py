@@ -8,9 +8,17 @@ Kubernetes YAML fails the build. Then it writes the Kustomization's `targetNames
 and `images` into that (existing or generated) kustomization before building
 (https://fluxcd.io/flux/components/kustomize/kustomizations/#generating-a-kustomizationyaml-file).
 
+Both builders are confined to the repository as kustomize-controller is (fluxcd/pkg
+`kustomize/filesys` `MakeFsOnDiskSecure`): load restrictions are off, so a kustomization may
+name any file of the repository, but every path it reaches, symlinks followed, must lie in or
+below the repository root. A resource `../../etc/passwd`, or a symlink to `/etc/shadow`, is a
+build error naming it, and is never read.
+
 Two builders share that preparation:
 - `KubectlBuilder` runs `kubectl kustomize` (kustomize v4+), the real thing, on a scratch copy of
   the repository, with `buildMetadata: [originAnnotations]` added so every object names its file;
+  the copy holds no symlink that leaves the repository, and every path a kustomization names is
+  checked before kubectl runs;
 - `PythonBuilder` follows `resources:` and `namespace:` only; it is what is left when kubectl is
   missing, so that the other checks still see the objects (the caller reports the build as skipped).
 """
@@ -32,6 +40,7 @@ from typing import Any
 import yaml
 
 from components import yamlio
+from components.textfiles import UnreadableFileError, read_text
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 ORIGIN_ANNOTATION = "config.kubernetes.io/origin"
@@ -68,21 +77,62 @@ class BuildResult:
     error: str | None = None
 
 
+# A manifest in a GitOps repository is a few KB; a file beyond this is no manifest.
+MAX_REPO_FILE_BYTES = 16 * 1024 * 1024
+
+
+class RepoFileError(Exception):
+    """A repository file that cannot be used: outside the repository, unreadable, not UTF-8."""
+
+
+def inside(root: Path, path: Path) -> bool:
+    """Whether `path`, every symlink followed, is the repository root or below it."""
+    real = os.path.realpath(path)
+    base = os.path.realpath(root)
+    return real == base or real.startswith(base.rstrip(os.sep) + os.sep)
+
+
+def read_repo_text(root: Path, path: Path) -> str:
+    """The text of a repository file, read only when it lies inside the repository."""
+    rel = _rel_to(root, path)
+    if not inside(root, path):
+        raise RepoFileError(f"{rel}: is not in or below the repository (a symlink out of it?)")
+    try:
+        return read_text(path, rel, MAX_REPO_FILE_BYTES)
+    except UnreadableFileError as err:
+        raise RepoFileError(str(err)) from None
+
+
+def _rel_to(root: Path, path: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def kustomization_file(directory: Path) -> Path | None:
     for name in KUSTOMIZATION_FILES:
         candidate = directory / name
-        if candidate.is_file():
+        if candidate.is_file() or candidate.is_symlink():
             return candidate
     return None
 
 
-def generated_resources(directory: Path) -> tuple[list[str], str | None]:
-    """The resources of the kustomization Flux generates for `directory`, or an error."""
+def generated_resources(directory: Path, root: Path | None = None) -> tuple[list[str], str | None]:
+    """The resources of the kustomization Flux generates for `directory`, or an error.
+
+    `root` is the repository: a file or directory reached through a symlink out of it is an
+    error (it defaults to `directory`)."""
+    root = root or directory
     resources: list[str] = []
     for current, dirs, files in os.walk(directory):
         dirs.sort()
         here = Path(current)
         keep = []
+        for name in [*dirs, *files]:
+            if not inside(root, here / name):  # Flux's walk refuses it, whatever its name
+                rel = (here / name).relative_to(directory).as_posix()
+                return [], f"{rel}: is not in or below the repository (a symlink out of it?)"
         for d in dirs:
             if kustomization_file(here / d) is not None:
                 resources.append((here / d).relative_to(directory).as_posix())
@@ -95,9 +145,11 @@ def generated_resources(directory: Path) -> tuple[list[str], str | None]:
             path = here / name
             rel = path.relative_to(directory).as_posix()
             try:
-                docs = yamlio.load_all(path.read_text(encoding="utf-8"))
+                docs = yamlio.load_all(read_repo_text(root, path))
+            except RepoFileError as err:
+                return [], f"failed to read {rel}: {str(err).partition(': ')[2]}"
             except yaml.YAMLError as err:
-                return [], f"failed to decode Kubernetes YAML from {rel}: {_one_line(str(err))}"
+                return [], f"failed to decode Kubernetes YAML from {rel}: {yamlio.one_line(err)}"
             for doc in docs:
                 if not isinstance(doc, Mapping) or not doc.get("kind"):
                     return [], f"failed to decode Kubernetes YAML from {rel}: missing kind"
@@ -105,6 +157,79 @@ def generated_resources(directory: Path) -> tuple[list[str], str | None]:
     # os.walk lists a directory's files after deciding on its sub-directories; kustomize walks
     # in lexical order, which only changes the order of the output
     return sorted(resources), None
+
+
+# Fields of a kustomization that name files or directories (kustomize v5 `types.Kustomization`).
+_PATH_LISTS = (
+    "resources",
+    "components",
+    "bases",
+    "crds",
+    "configurations",
+    "generators",
+    "transformers",
+    "validators",
+    "patchesStrategicMerge",
+)
+_PATH_ENTRIES = ("patches", "patchesJson6902", "replacements")
+
+
+def _named_paths(kus: Mapping[str, Any]) -> list[str]:
+    """Every local path a kustomization names (inline patches and remote URLs are left out)."""
+    found: list[str] = []
+    for name in _PATH_LISTS:
+        for entry in kus.get(name) or []:
+            if isinstance(entry, str) and "\n" not in entry:  # with a newline: inline YAML
+                found.append(entry)
+    for name in _PATH_ENTRIES:
+        for entry in kus.get(name) or []:
+            if isinstance(entry, Mapping) and isinstance(entry.get("path"), str):
+                found.append(entry["path"])
+    for name in ("configMapGenerator", "secretGenerator"):
+        for gen in kus.get(name) or []:
+            if not isinstance(gen, Mapping):
+                continue
+            for item in [*(gen.get("files") or []), *(gen.get("envs") or []), gen.get("env")]:
+                if isinstance(item, str):
+                    found.append(item.rpartition("=")[2])  # `key=path` or `path`
+    openapi = kus.get("openapi")
+    if isinstance(openapi, Mapping) and isinstance(openapi.get("path"), str):
+        found.append(openapi["path"])
+    return found
+
+
+def confinement_problem(root: Path, directory: Path, kus: Mapping[str, Any]) -> str | None:
+    """The first path the kustomization at `directory` (or one it includes) names that is not in
+    or below `root`, as Flux's secure filesystem refuses it; None when all are inside.
+
+    Paths that do not exist are left to kustomize (a remote base, or its own "not found").
+    """
+    seen: set[str] = set()
+    todo: list[tuple[Path, Mapping[str, Any]]] = [(directory, kus)]
+    while todo:
+        here, current = todo.pop()
+        key = os.path.realpath(here)
+        if key in seen:
+            continue
+        seen.add(key)
+        for named in _named_paths(current):
+            target = Path(os.path.normpath(here / named))
+            if not (os.path.lexists(target) or os.path.lexists(os.path.realpath(target))):
+                continue
+            if not inside(root, target):
+                return (
+                    f"{_rel_to(root, here)}: {named} is not in or below the repository; Flux "
+                    "builds with the repository as its root and refuses it"
+                )
+            sub = kustomization_file(target) if target.is_dir() else None
+            if sub is not None:
+                try:
+                    loaded = yamlio.load(read_repo_text(root, sub))
+                except (RepoFileError, yaml.YAMLError):
+                    continue  # kustomize reports the file itself
+                if isinstance(loaded, Mapping):
+                    todo.append((target, loaded))
+    return None
 
 
 def flux_kustomization_overlay(
@@ -135,7 +260,7 @@ def _one_line(text: str) -> str:
 
 
 # recent kubectl reports through klog: E1126 07:30:30.185057 9440 run.go:72] "command failed" err="..."
-_KLOG_ERR = re.compile(r'^[EWIF]\d{4} [^\]]*\] "command failed" err="(.*)"$')
+_KLOG_ERR = re.compile(r'[EWIF]\d{4} [^\]]*\] "command failed" err="(.*)"\Z')
 
 
 def _kubectl_error(stderr: str) -> str:
@@ -184,6 +309,8 @@ class _Builder:
             rel = rel.lstrip("/") or "."
         if rel == ".." or rel.startswith("../"):
             return rel, f"path {path} leaves the repository"
+        if not inside(self.root, self.root / rel):
+            return rel, f"path {path} is not in or below the repository (a symlink out of it?)"
         if not (self.root / rel).is_dir():
             return rel, f"path {path} does not exist in the repository"
         return rel, None
@@ -197,17 +324,19 @@ class _Builder:
         directory = self.root / rel
         existing = kustomization_file(directory)
         if existing is None:
-            resources, error = generated_resources(directory)
+            resources, error = generated_resources(directory, self.root)
             if error:
                 return error
             return _Overlay(
                 rel, directory, None, None, flux_kustomization_overlay(None, resources, spec)
             )
-        original = existing.read_text(encoding="utf-8")
         try:
+            original = read_repo_text(self.root, existing)
             base = yamlio.load(original)
+        except RepoFileError as err:
+            return str(err)
         except yaml.YAMLError as err:
-            return f"{rel}/{existing.name}: {_one_line(str(err))}"
+            return f"{rel}/{existing.name}: {yamlio.one_line(err)}"
         if not isinstance(base, Mapping):
             return f"{rel}/{existing.name}: not a kustomization"
         return _Overlay(
@@ -234,7 +363,7 @@ class KubectlBuilder(_Builder):
 
     def __init__(self, root: Path, kubectl: str, scratch: Path) -> None:
         super().__init__(scratch / "repo")
-        shutil.copytree(root, self.root, symlinks=True)
+        _confined_copy(root, self.root)
         self.kubectl = kubectl
 
     def build(self, path: str, spec: Mapping[str, Any]) -> BuildResult:
@@ -244,6 +373,11 @@ class KubectlBuilder(_Builder):
         rel, directory, original = overlay.rel, overlay.directory, overlay.original
         target = overlay.existing or directory / "kustomization.yaml"
         kus = overlay.kustomization
+        # kubectl runs without load restrictions, as kustomize-controller does; the confinement
+        # its secure filesystem adds is checked here, before kubectl reads anything
+        problem = confinement_problem(self.root, directory, kus)
+        if problem:
+            return BuildResult(error=f"kustomize build failed: {problem}")
         metadata = list(kus.get("buildMetadata") or [])
         if "originAnnotations" not in metadata:
             metadata.append("originAnnotations")
@@ -296,6 +430,38 @@ class KubectlBuilder(_Builder):
         return posixpath.normpath(posixpath.join(rel, path))
 
 
+def _confined_copy(source: Path, dest: Path) -> None:
+    """Copy the repository for the builds, leaving out `.git` (not part of what Flux builds).
+
+    A symlink inside the repository points at the same place in the copy. A symlink out of it
+    points, in the copy, at a path beside the copy that does not exist: every check here still
+    sees it leave the repository and names it, and kubectl, should it follow it, finds nothing.
+    """
+    nowhere = dest.parent / "outside-the-repository"
+    count = 0
+    for current, dirs, files in os.walk(source):
+        here = Path(current)
+        rel = here.relative_to(source)
+        (dest / rel).mkdir(parents=True, exist_ok=True)
+        dirs[:] = sorted(d for d in dirs if not (rel == Path(".") and d == ".git"))
+        for name in [*dirs, *files]:
+            path = here / name
+            if not path.is_symlink():
+                if name in files:
+                    shutil.copyfile(path, dest / rel / name)
+                continue
+            if name in dirs:
+                dirs.remove(name)  # os.walk does not descend into it; the link stands for it
+            link = dest / rel / name
+            if inside(source, path):
+                real = Path(os.path.realpath(path))
+                target = dest / real.relative_to(os.path.realpath(source))
+                link.symlink_to(os.path.relpath(target, link.parent))
+            else:
+                count += 1
+                link.symlink_to(nowhere / str(count))
+
+
 class PythonBuilder(_Builder):
     """Follows `resources:` (files and directories) and `namespace:`; nothing else of kustomize."""
 
@@ -313,27 +479,40 @@ class PythonBuilder(_Builder):
     def _accumulate(
         self, directory: Path, kus: Mapping[str, Any], seen: set[Path]
     ) -> list[SourcedObject]:
-        if directory in seen:
+        real = Path(os.path.realpath(directory))
+        if real in seen:
             raise _BuildError(f"cycle through {self._rel(directory)}")
-        seen = seen | {directory}
+        seen = seen | {real}
         out: list[SourcedObject] = []
         for entry in kus.get("resources") or []:
             if not isinstance(entry, str) or "://" in entry or entry.startswith("git@"):
                 continue  # remote bases are not followed offline
-            target = (directory / entry).resolve()
-            if target.is_dir():
-                kfile = kustomization_file(target)
-                if kfile is None:
-                    raise _BuildError(f"{self._rel(target)}: no kustomization file")
-                sub = yamlio.load(kfile.read_text(encoding="utf-8")) or {}
-                out.extend(self._accumulate(target, sub, seen))
-            elif target.is_file():
-                rel = self._rel(target)
-                for doc in yamlio.load_all(target.read_text(encoding="utf-8")):
-                    if isinstance(doc, dict):
-                        out.append(SourcedObject(doc, rel))
-            else:
-                raise _BuildError(f"{self._rel(directory)}: resource {entry} not found")
+            target = Path(os.path.normpath(directory / entry))
+            if os.path.lexists(target) and not inside(self.root, target):
+                raise _BuildError(
+                    f"{self._rel(directory)}: {entry} is not in or below the repository; Flux "
+                    "builds with the repository as its root and refuses it"
+                )
+            try:
+                if target.is_dir():
+                    kfile = kustomization_file(target)
+                    if kfile is None:
+                        raise _BuildError(f"{self._rel(target)}: no kustomization file")
+                    sub = yamlio.load(read_repo_text(self.root, kfile)) or {}
+                    if not isinstance(sub, Mapping):
+                        raise _BuildError(f"{self._rel(kfile)}: not a kustomization")
+                    out.extend(self._accumulate(target, sub, seen))
+                elif target.is_file():
+                    rel = self._rel(target)
+                    for doc in yamlio.load_all(read_repo_text(self.root, target)):
+                        if isinstance(doc, dict):
+                            out.append(SourcedObject(doc, rel))
+                else:
+                    raise _BuildError(f"{self._rel(directory)}: resource {entry} not found")
+            except RepoFileError as err:
+                raise _BuildError(str(err)) from None
+            except yaml.YAMLError as err:
+                raise _BuildError(f"{self._rel(target)}: {yamlio.one_line(err)}") from None
         namespace = kus.get("namespace")
         if isinstance(namespace, str):
             for o in out:

@@ -28,18 +28,26 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from components import yamlio
 from components.config import Patch, PatchTarget
-from components.errors import FluxGitopsError
+from components.errors import FluxGitopsError, quote
+from components.kustomize_patch_syntax import parse_patch, parse_selector
+
+__all__ = ["PatchError", "apply_patches", "json6902", "parse_selector", "strategic_merge"]
 
 Obj = dict[str, Any]
 
 
 class PatchError(FluxGitopsError):
-    """A patch of `flux.patches` that cannot be parsed or applied."""
+    """A patch of `flux.patches` that cannot be parsed or applied.
+
+    `index` is the patch's position in `flux.patches` and `detail` what is wrong, without the
+    key, so a caller can name the file and key the patch came from.
+    """
+
+    index: int | None = None
+    detail: str = ""
 
 
 # --------------------------------------------------------------------- strategic merge schema
@@ -99,53 +107,6 @@ def _group_version(obj: Obj) -> tuple[str, str]:
 # -------------------------------------------------------------------------------- target match
 
 
-@dataclass(frozen=True)
-class _Requirement:
-    key: str
-    op: str  # "=", "!=", "in", "notin", "exists", "!"
-    values: tuple[str, ...] = ()
-
-    def matches(self, labels: dict[str, str]) -> bool:
-        present = self.key in labels
-        value = labels.get(self.key)
-        if self.op == "exists":
-            return present
-        if self.op == "!":
-            return not present
-        if self.op in ("=", "in"):
-            return present and value in self.values
-        return not present or value not in self.values  # "!=", "notin"
-
-
-_SET_REQ = re.compile(r"^\s*([^\s!=(),]+)\s+(in|notin)\s+\(([^)]*)\)\s*")
-_EQ_REQ = re.compile(r"^\s*([^\s!=(),]+)\s*(==|!=|=)\s*([^\s,]*)\s*")
-_EXISTS_REQ = re.compile(r"^\s*(!?)\s*([^\s!=(),]+)\s*")
-
-
-def parse_selector(text: str) -> list[_Requirement]:
-    """A Kubernetes label selector (`a=b,c!=d,e in (f,g),h,!i`) as requirements."""
-    reqs: list[_Requirement] = []
-    rest = text.strip()
-    while rest:
-        if m := _SET_REQ.match(rest):
-            values = tuple(v.strip() for v in m.group(3).split(",") if v.strip())
-            reqs.append(_Requirement(m.group(1), m.group(2), values))
-        elif m := _EQ_REQ.match(rest):
-            reqs.append(
-                _Requirement(m.group(1), "!=" if m.group(2) == "!=" else "=", (m.group(3),))
-            )
-        elif m := _EXISTS_REQ.match(rest):
-            reqs.append(_Requirement(m.group(2), "!" if m.group(1) else "exists"))
-        else:
-            raise ValueError(f"cannot parse selector {text!r} at {rest!r}")
-        rest = rest[m.end() :]
-        if rest.startswith(","):
-            rest = rest[1:]
-        elif rest:
-            raise ValueError(f"cannot parse selector {text!r} at {rest!r}")
-    return reqs
-
-
 def _regex_match(pattern: str | None, value: str) -> bool:
     if not pattern:
         return True
@@ -197,21 +158,27 @@ def apply_patches(
     for i, patch in enumerate(patches):
         where = f"{key}[{i}]"
         try:
-            docs = yamlio.load_all(patch.patch)
-        except Exception as err:
-            raise PatchError(f"{where}: not YAML: {err}") from None
-        if len(docs) == 1 and isinstance(docs[0], list):
-            if patch.target is None:
-                raise PatchError(f"{where}: a JSON 6902 patch needs a target")
-            target = patch.target
-            for n, obj in enumerate(result):
-                if target_matches(target, obj):
-                    result[n] = json6902(obj, docs[0], where)
-            continue
-        if not docs or not all(isinstance(d, dict) for d in docs):
-            raise PatchError(f"{where}: neither a strategic merge patch nor a JSON 6902 list")
-        for doc in docs:
-            result = _apply_strategic(result, doc, patch.target, where)
+            result = _apply_one(result, patch, where)
+        except PatchError as err:
+            err.index = i
+            err.detail = str(err).removeprefix(where).lstrip(": ")
+            raise
+    return result
+
+
+def _apply_one(result: list[Obj], patch: Patch, where: str) -> list[Obj]:
+    try:
+        parsed = parse_patch(patch.patch, patch.target is not None)
+    except ValueError as err:  # refused by the config layer already; kept for direct callers
+        raise PatchError(f"{where}: patch {err}") from None
+    if parsed.kind == "json6902":
+        assert patch.target is not None  # parse_patch requires it
+        for n, obj in enumerate(result):
+            if target_matches(patch.target, obj):
+                result[n] = json6902(obj, parsed.documents[0], where)
+        return result
+    for doc in parsed.documents:
+        result = _apply_strategic(result, doc, patch.target, where)
     return result
 
 
@@ -357,7 +324,7 @@ def _pointer(path: str, where: str) -> list[str]:
     if path == "":
         return []
     if not path.startswith("/"):
-        raise PatchError(f"{where}: {path!r} is not a JSON pointer (RFC 6901)")
+        raise PatchError(f"{where}: {quote(path)} is not a JSON pointer (RFC 6901)")
     return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
 
 
@@ -365,7 +332,7 @@ def _index(container: list[Any], token: str, where: str, *, insert: bool = False
     if insert and token == "-":
         return len(container)
     if not token.isdigit() or (token != "0" and token.startswith("0")):
-        raise PatchError(f"{where}: {token!r} is not an array index")
+        raise PatchError(f"{where}: {quote(token)} is not an array index")
     i = int(token)
     if i > len(container) or (i == len(container) and not insert):
         raise PatchError(f"{where}: index {i} is out of range")
@@ -457,7 +424,7 @@ def json6902(obj: Obj, operations: list[Any], where: str = "patch") -> Obj:
                 _remove(doc, str(op["from"]), at)
             doc = _add(doc, path, copy.deepcopy(value), at)
         else:
-            raise PatchError(f"{at}: unknown op {kind!r}")
+            raise PatchError(f"{at}: unknown op {quote(kind)}")
     if not isinstance(doc, dict):
         raise PatchError(f"{where}: the result is not an object")
     return doc

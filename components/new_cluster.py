@@ -21,7 +21,13 @@ from pydantic import ValidationError as PydanticValidationError
 
 from components import yamlio
 from components.config import PROJECT, PROJECT_FILE, DnsLabel, StackConfig
-from components.config_sources import load_stack_config, stack_file_name
+from components.config_sources import (
+    check_one_stack_per_cluster,
+    load_stack_config,
+    read_project_file,
+    read_yaml,
+    stack_file_name,
+)
 from components.errors import FluxGitopsError
 
 _CLUSTER_KEY = f"{PROJECT}:cluster"
@@ -58,7 +64,8 @@ def _source_config(project_dir: Path, stack: str) -> dict[str, Any]:
     path = project_dir / stack_file_name(stack)
     if not path.is_file():
         raise NewClusterError(f"--from {stack}: {path.name} does not exist")
-    doc = yamlio.load(path.read_text(encoding="utf-8")) or {}
+    # read as every stack file is read: size, encoding and YAML errors name the file
+    doc = read_yaml(path, path.name) or {}
     config = doc.get("config") if isinstance(doc, Mapping) else None
     if not isinstance(config, Mapping):
         raise NewClusterError(f"{path.name}: has no `config:` map")
@@ -92,6 +99,7 @@ def stack_values(
 
 def _validate(project_dir: Path, name: str, text: str) -> StackConfig:
     """Load the would-be stack file as `pulumi up` and `fluxboot render` would."""
+    read_project_file(project_dir)  # a missing or broken Pulumi.yaml is named as such
     with tempfile.TemporaryDirectory(prefix="fluxboot-new-") as tmp:
         shutil.copy(project_dir / PROJECT_FILE, Path(tmp) / PROJECT_FILE)
         (Path(tmp) / stack_file_name(name)).write_text(text, encoding="utf-8")
@@ -120,6 +128,7 @@ def plan(project_dir: Path, name: str, source: str | None) -> NewCluster:
     values, had = stack_values(project_dir, name, source)
     body = yamlio.dump({"config": values})
     config = _validate(project_dir, name, body)
+    check_one_stack_per_cluster(project_dir, config)
     commands = [secret_command(name, key) for key in needed_secrets(config, had)]
     origin = f"from stack {source}" if source else "minimal"
     header = [

@@ -9,6 +9,7 @@ objects. Nothing is written anywhere until every step has passed.
 from __future__ import annotations
 
 import functools
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -19,9 +20,10 @@ from components import yamlio
 from components.config import StackConfig
 from components.config_sources import load_stack_config
 from components.crds import CrdSchemas, for_manifest, is_flux_api
-from components.errors import ValidationError
+from components.errors import ConfigError, Problem, ValidationError
 from components.flux_manifests import InstallManifest, load_install_manifest
 from components.flux_system import flux_system_objects
+from components.kustomize_patches import PatchError
 from components.render import render_repo_files
 from components.repofiles import RepoFiles
 from components.templates import Template
@@ -64,9 +66,23 @@ _validated: OrderedDict[tuple[CrdSchemas, str], tuple[tuple[str, ...], tuple[str
 _validated_lock = threading.Lock()
 
 
-def _file_problems(content: str, schemas: CrdSchemas) -> tuple[tuple[str, ...], tuple[str, ...]]:
+# A document of a Flux API kind, at the top level of a file this program wrote (its serialisers
+# start every document's mapping at column 0).
+_FLUX_DOCUMENT = re.compile(r"^apiVersion: [\w.-]*toolkit\.fluxcd\.io/", re.M)
+
+
+def _file_problems(
+    content: str, schemas: CrdSchemas, *, generated: bool = False
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The problems of one generated file's text, without its path, and the notes of the CEL
-    rules its objects reach that are not checked offline."""
+    rules its objects reach that are not checked offline.
+
+    A file this program serialised itself (`generated`) is valid YAML by construction, so one
+    with no Flux object is not parsed again: gotk-components.yaml (270 KB of CRDs and
+    controllers, none of them a Flux object) was a quarter of a cold render. Scaffolds come from
+    the template, which people edit: those are always parsed."""
+    if generated and not _FLUX_DOCUMENT.search(content):
+        return (), ()
     key = (schemas, content)
     with _validated_lock:
         found = _validated.get(key)
@@ -102,12 +118,28 @@ def validate_files(files: RepoFiles, schemas: CrdSchemas, flux_version: str) -> 
     for path, f in files.items():
         if not path.endswith((".yaml", ".yml")):
             continue
-        found, unchecked = _file_problems(f.content, schemas)
+        found, unchecked = _file_problems(f.content, schemas, generated=f.kind != "scaffold")
         problems.extend(f"{path}: {msg}" for msg in found)
         notes.update(dict.fromkeys(unchecked))
     if problems:
         raise ValidationError([*problems, f"(checked against the CRDs of Flux {flux_version})"])
     return tuple(notes)
+
+
+def check_patches(config: StackConfig, manifest: InstallManifest) -> None:
+    """Apply `flux.patches` to the install as kustomize will (and as Pulumi does): a patch that
+    selects nothing or cannot be applied is refused by both front ends, with its key named,
+    before anything is written or committed."""
+    settings = config.settings
+    if not settings.flux.patches:
+        return
+    try:
+        flux_system_objects(config.cluster, settings.flux, settings.git, manifest)
+    except PatchError as err:
+        if err.index is None:
+            raise
+        file, key = config.locate(("flux", "patches", err.index))
+        raise ConfigError([Problem(file, key, err.detail)]) from None
 
 
 def render_config(
@@ -116,6 +148,7 @@ def render_config(
     manifest = load_install_manifest(config.settings.flux, project_dir, mirror_dir)
     files = render_repo_files(config, load_template(project_dir), manifest)
     notes = validate_files(files, for_manifest(manifest), config.settings.flux.version)
+    check_patches(config, manifest)
     return StackRender(config=config, manifest=manifest, files=files, unchecked_rules=notes)
 
 

@@ -17,8 +17,11 @@ Layout (../shared/seed README; ../shared/DESIGN.md, "Ownership of files"):
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
+
+import yaml
 
 from components import yamlio
 from components.config import (
@@ -198,7 +201,7 @@ def render_notifications(cfg: StackConfig) -> list[RepoFile]:
     """clusters/<c>/notifications/: one Provider or Alert per file, and their kustomization.yaml."""
     c = cfg.cluster
     n = cfg.settings.notifications
-    base = f"clusters/{c}/notifications"
+    base = notifications_dir(c)
     files = [
         _managed(f"{base}/provider-{name}.yaml", notification_provider(name, p))
         for name, p in sorted(n.providers.items())
@@ -216,6 +219,39 @@ def render_notifications(cfg: StackConfig) -> list[RepoFile]:
         )
     )
     return files
+
+
+def notifications_dir(cluster: str) -> str:
+    return f"clusters/{cluster}/notifications"
+
+
+# The files `render_notifications` writes: one per Provider and per Alert, and their list.
+_NOTIFICATION_FILE = re.compile(r"(provider|alert)-[a-z0-9]([-a-z0-9]*[a-z0-9])?\.yaml")
+
+
+def stale_managed_files(
+    cluster: str, files: RepoFiles, read: Callable[[str], str | None]
+) -> list[str]:
+    """Managed files an earlier render of `cluster` wrote that this render no longer writes.
+
+    `pulumi up` knows them from its state; without state, the repository says it itself: the
+    managed `clusters/<c>/notifications/kustomization.yaml` lists every Provider and Alert file
+    the last render wrote. Those (and that list, when no notification is left) that `files`
+    lacks are stale. Only names this renderer writes are taken, so a file people added by hand
+    is never removed. `read(path)` is the file's text on the branch, or None.
+    """
+    base = notifications_dir(cluster)
+    listing = f"{base}/kustomization.yaml"
+    old = read(listing)
+    if old is None:
+        return []
+    try:
+        doc = yamlio.load(old)
+    except yaml.YAMLError:
+        return []  # not what this renderer wrote: nothing is known to be stale
+    listed = doc.get("resources") if isinstance(doc, dict) else None
+    names = [r for r in listed or [] if isinstance(r, str) and _NOTIFICATION_FILE.fullmatch(r)]
+    return [p for p in (f"{base}/{n}" for n in [*names, "kustomization.yaml"]) if p not in files]
 
 
 def render_scaffolds(cfg: StackConfig, template: Template) -> list[RepoFile]:

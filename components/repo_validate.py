@@ -26,6 +26,7 @@ Checks, each finding one line `file: Kind ns/name: what is wrong`:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections import defaultdict
@@ -39,8 +40,16 @@ import yaml
 from components import yamlio
 from components.config import FluxSettings, StackConfig
 from components.crds import CrdSchemas, for_manifest, is_flux_api
+from components.errors import ManifestError
 from components.flux_manifests import InstallManifest, load_install_manifest
-from components.kustomize_build import SKIPPED_MESSAGE, SourcedObject, make_builder, scratch_dir
+from components.kustomize_build import (
+    SKIPPED_MESSAGE,
+    RepoFileError,
+    SourcedObject,
+    make_builder,
+    read_repo_text,
+    scratch_dir,
+)
 
 Severity = Literal["error", "warning", "skipped"]
 FLUX_NAMESPACE = "flux-system"
@@ -216,16 +225,21 @@ def implicit_root(cluster: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return repo, ks
 
 
-def _sync_file_objects(root: Path, cluster: str) -> tuple[str, list[dict[str, Any]]] | None:
+def _sync_file_objects(
+    root: Path, cluster: str
+) -> tuple[str, list[dict[str, Any]], str | None] | None:
+    """gotk-sync.yaml's objects, or what is wrong with the file (it is then as if absent)."""
     rel = f"clusters/{cluster}/flux-system/gotk-sync.yaml"
     path = root / rel
-    if not path.is_file():
+    if not (path.is_file() or path.is_symlink()):
         return None
     try:
-        docs = yamlio.load_all(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError:
-        return rel, []
-    return rel, [d for d in docs if isinstance(d, dict)]
+        docs = yamlio.load_all(read_repo_text(root, path))
+    except RepoFileError as err:
+        return rel, [], str(err).partition(": ")[2]
+    except yaml.YAMLError as err:
+        return rel, [], f"not YAML: {yamlio.one_line(err)}"
+    return rel, [d for d in docs if isinstance(d, dict)], None
 
 
 def collect_cluster(root: Path, cluster: str, builder: Any, real: bool) -> ClusterObjects:
@@ -233,9 +247,10 @@ def collect_cluster(root: Path, cluster: str, builder: Any, real: bool) -> Clust
     repo_obj, ks_obj = implicit_root(cluster)
     root_file = f"clusters/{cluster}"
     sync = _sync_file_objects(root, cluster)
+    problem = None
     if sync is not None:
-        root_file = sync[0]
-        for doc in sync[1]:
+        root_file, sync_docs, problem = sync
+        for doc in sync_docs:
             if (
                 is_kind(doc, KUSTOMIZE_GROUP, "Kustomization")
                 and meta(doc).get("name") == FLUX_NAMESPACE
@@ -248,6 +263,8 @@ def collect_cluster(root: Path, cluster: str, builder: Any, real: bool) -> Clust
                 repo_obj = doc
     root_applied = Applied(ks_obj, root_file, None)
     result = ClusterObjects(cluster=cluster, root=root_applied, built_for_real=real)
+    if problem:
+        result.findings.append(Finding(root_file, "", "error", problem))
     # on the cluster through the bootstrap, whether or not the root path applies them again
     implicit = [Applied(repo_obj, root_file, None), root_applied]
     root_ns = str(meta(ks_obj).get("namespace") or FLUX_NAMESPACE)
@@ -311,6 +328,9 @@ class FluxApis:
     version: str
     schemas: CrdSchemas
     storage: Mapping[tuple[str, str], str]
+    # problems met while finding these APIs (a committed gotk-components.yaml that is no
+    # install manifest), reported with the cluster's findings
+    findings: tuple[Finding, ...] = ()
 
     @classmethod
     def from_manifest(cls, manifest: InstallManifest) -> FluxApis:
@@ -588,15 +608,23 @@ def apis_for(
 ) -> FluxApis:
     """The CRDs of `cluster`: its committed gotk-components.yaml, else its stack's Flux version,
     else the default Flux version."""
-    committed = root / "clusters" / cluster / "flux-system" / "gotk-components.yaml"
-    if committed.is_file():
-        text = committed.read_text(encoding="utf-8")
-        m = re.search(r"^# Flux Version: (\S+)", text, re.MULTILINE)
-        manifest = InstallManifest(m.group(1) if m else "(committed)", text, str(committed))
-        return FluxApis.from_manifest(manifest)
+    rel = f"clusters/{cluster}/flux-system/gotk-components.yaml"
+    committed = root / rel
+    found: tuple[Finding, ...] = ()
+    if committed.is_file() or committed.is_symlink():
+        try:
+            text = read_repo_text(root, committed)
+            m = re.search(r"^# Flux Version: (\S+)", text, re.MULTILINE)
+            manifest = InstallManifest(m.group(1) if m else "(committed)", text, rel)
+            return FluxApis.from_manifest(manifest)
+        except (RepoFileError, ManifestError) as err:
+            # a finding of this repository, and the schemas of the stack's version instead
+            why = str(err).removeprefix(f"{rel}: ")
+            found = (Finding(rel, "", "error", f"not a Flux install manifest: {why}"),)
     config = stacks.get(cluster)
     flux = config.settings.flux if config else FluxSettings()
-    return FluxApis.from_manifest(load_install_manifest(flux, project_dir, mirror_dir))
+    apis = FluxApis.from_manifest(load_install_manifest(flux, project_dir, mirror_dir))
+    return dataclasses.replace(apis, findings=found)
 
 
 def clusters_in(root: Path) -> list[str]:
@@ -611,7 +639,7 @@ def validate_tree(root: Path, targets: list[Target]) -> list[Finding]:
         builder, real = make_builder(root, Path(scratch))
         for target in targets:
             objects = collect_cluster(root, target.cluster, builder, real)
-            found = check_cluster(objects, target.apis)
+            found = [*target.apis.findings, *check_cluster(objects, target.apis)]
             if target.server is not None:
                 found += check_server(objects, target.server)
             for f in found:

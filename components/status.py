@@ -13,13 +13,17 @@ Revision, as `flux get` reads it: a source's `status.artifact.revision`, a Kusto
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from components import yamlio
 from components.errors import FluxGitopsError
+from components.kube_warnings import quiet_insecure_requests
+from components.textfiles import UnreadableFileError, read_text
 
 # (group, kind, plural) in the order `flux get all` lists them
 FLUX_KINDS: tuple[tuple[str, str, str], ...] = (
@@ -96,6 +100,28 @@ def row_of(obj: Mapping[str, Any]) -> Row:
     )
 
 
+# A kubeconfig is a few KB; embedded certificates for many clusters stay far below this.
+MAX_KUBECONFIG_BYTES = 16 * 1024 * 1024
+
+
+def check_kubeconfig(paths: str, given: bool) -> None:
+    """Read each file of a kubeconfig path list (`a:b`, as $KUBECONFIG) as the client will, but
+    with this project's checks: a binary, oversized, malformed or alias-bomb file is refused with
+    its name, before the client's own loader (plain PyYAML, no bounds) sees it."""
+    for part in paths.split(os.pathsep):
+        if not part:
+            continue
+        path = Path(part).expanduser()
+        if not path.exists() and not given:
+            continue  # the client skips missing files of $KUBECONFIG, and so does this
+        try:
+            yamlio.load(read_text(path, str(path), MAX_KUBECONFIG_BYTES))
+        except UnreadableFileError as err:
+            raise StatusError(str(err)) from None
+        except yaml.YAMLError as err:
+            raise StatusError(f"{path}: not a kubeconfig: {yamlio.one_line(err)}") from None
+
+
 def client_for(kubeconfig: Path | None, context: str | None) -> Any:
     """An ApiClient for `context` of `kubeconfig` (default: $KUBECONFIG or ~/.kube/config)."""
     from kubernetes import config as kube_config
@@ -103,6 +129,7 @@ def client_for(kubeconfig: Path | None, context: str | None) -> Any:
 
     # read $KUBECONFIG now: the client reads it once, when it is imported
     default = os.environ.get("KUBECONFIG") or str(Path("~/.kube/config").expanduser())
+    check_kubeconfig(str(kubeconfig) if kubeconfig else default, kubeconfig is not None)
     try:
         return kube_config.new_client_from_config(  # type: ignore[no-untyped-call]
             config_file=str(kubeconfig) if kubeconfig else default, context=context
@@ -111,17 +138,18 @@ def client_for(kubeconfig: Path | None, context: str | None) -> Any:
         where = str(kubeconfig) if kubeconfig else "the default kubeconfig"
         raise StatusError(f"{where}: {err}") from None
     except OSError as err:
-        raise StatusError(f"{kubeconfig}: {err.strerror}") from None
+        raise StatusError(f"{err.filename or kubeconfig}: {err.strerror}") from None
+    except (yaml.YAMLError, UnicodeError, ValueError, TypeError, AttributeError) as err:
+        # a well-formed YAML file that is no kubeconfig (a list, a string) trips the client
+        where = str(kubeconfig) if kubeconfig else "the default kubeconfig"
+        raise StatusError(f"{where}: not a kubeconfig ({type(err).__name__})") from None
 
 
 def list_flux_objects(api_client: Any) -> list[dict[str, Any]]:
     """Every Flux object of the kinds `flux get all` shows, in all namespaces."""
     from kubernetes import client
-    from urllib3.exceptions import InsecureRequestWarning
 
-    # insecure-skip-tls-verify is the kubeconfig's choice; kubectl does not warn about it either
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", InsecureRequestWarning)
+    with quiet_insecure_requests():
         return _list(client, api_client)
 
 

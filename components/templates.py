@@ -20,8 +20,11 @@ from pathlib import Path
 
 from components.errors import FluxGitopsError
 from components.repofiles import RepoFile
+from components.textfiles import UnreadableFileError, read_text
 
 PLACEHOLDER = re.compile(r"@@([a-z_]+)@@")
+# A scaffold is a small text file; a template file beyond this is a mistake.
+MAX_TEMPLATE_FILE_BYTES = 1024 * 1024
 # How many leading path segments form the guard of a file in each group (see module doc).
 GROUP_GUARD_DEPTH = {"cluster": 3, "base": 2}
 
@@ -49,7 +52,10 @@ class Template:
             group = rel.split("/", 1)[0]
             if group not in GROUP_GUARD_DEPTH:
                 continue  # README.md and the like describe the template, they are not scaffolded
-            files[rel] = path.read_text(encoding="utf-8")
+            try:
+                files[rel] = read_text(path, f"{root}/{rel}", MAX_TEMPLATE_FILE_BYTES)
+            except UnreadableFileError as err:
+                raise TemplateError(str(err)) from None
         return cls(root=str(root), files=files)
 
     def render(self, values: Mapping[str, str]) -> list[RepoFile]:

@@ -71,8 +71,8 @@ def test_validation_of_a_cached_text_still_fails_under_each_path() -> None:
         with pytest.raises(ValidationError) as err:
             validate_files(RepoFiles([RepoFile(path, bad, "managed")]), schemas, "v2.9.4")
         assert str(err.value).startswith(f"{path}: HelmRepository flux-system/x: spec.interval")
-    with pytest.raises(ValidationError, match="not valid YAML"):
-        validate_files(RepoFiles([RepoFile("y.yaml", "a: [\n", "managed")]), schemas, "v")
+    with pytest.raises(ValidationError, match="not valid YAML"):  # (text from the template)
+        validate_files(RepoFiles([RepoFile("y.yaml", "a: [\n", "scaffold")]), schemas, "v")
     # the same text against another release's schemas is checked again, not taken from the cache
     assert crds.for_manifest(manifest("v2.8.8")) is not schemas
 

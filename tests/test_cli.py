@@ -14,6 +14,8 @@ import yaml
 from components.cli import main
 from tests.conftest import GOLDEN_DIR, PROJECT_DIR
 
+TOKEN = "Tok3n-9f8e7d"
+
 
 def run(project: Path, manifests_dir: Path, *args: str) -> int:
     return main(["--project", str(project), "--manifests-dir", str(manifests_dir), *args])
@@ -79,6 +81,28 @@ BAD_INPUTS = {
         ),
         "Pulumi.k8s-01.yaml: flux-gitops:notifications: alert 'errors' names provider 'nope'",
     ),
+    # found only once the install manifest is known: the same check Pulumi's apply would make
+    "patch that selects nothing": (
+        lambda c: c.update(
+            {
+                "flux-gitops:flux": {
+                    "patches": [
+                        {
+                            "patch": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n"
+                            "  name: nothing\n  namespace: flux-system\n"
+                        }
+                    ]
+                }
+            }
+        ),
+        "Pulumi.k8s-01.yaml: flux-gitops:flux.patches[0]: no object is Deployment "
+        "flux-system/nothing",
+    ),
+    "token in git.url": (
+        lambda c: c.update({"flux-gitops:git": {"url": f"https://ci:{TOKEN}@host/x.git"}}),
+        "Pulumi.k8s-01.yaml: flux-gitops:git.url: 'https://***@host/x.git' holds a user name "
+        "and password",
+    ),
 }
 
 
@@ -96,6 +120,7 @@ def test_bad_config_exits_2_with_one_line_and_writes_nothing(
     assert run(project, manifests_dir, "render", "--all", "--out", str(out)) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith(expected), err
+    assert TOKEN not in err[0]
     assert not out.exists()
 
 
@@ -219,3 +244,314 @@ def test_render_names_each_cel_rule_it_cannot_check_once(
         "not checked offline: it calls isURL, which this check does not implement; the API server "
         "checks it"
     ]
+
+
+# ------------------------------------------------------------------- credentials in messages
+
+
+@pytest.mark.parametrize(
+    "userinfo",
+    [
+        f"deploy:{TOKEN}",  # user and password
+        TOKEN,  # a token alone in the user slot
+        f"deploy:{TOKEN}%2F%40x",  # a password holding / and @, percent-encoded
+        f"deploy:{TOKEN}/@x",  # ... and written as they are
+    ],
+)
+def test_push_never_prints_the_user_info_of_the_repository_url(
+    userinfo: str, tmp_path: Path, manifests_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.git_http import git_http_server
+
+    root = tmp_path / "srv"
+    subprocess.run(
+        ["git", "init", "-q", "--bare", "--initial-branch=main", str(root / "r.git")], check=True
+    )
+    printed = ""
+    with git_http_server(root, "deploy", f"{TOKEN}/@x") as host:
+        repo = f"http://{userinfo}@{host}/r.git"
+        # pushed (or Git's authentication error), then up to date, then a dry run, then Git's
+        # error for a wrong password: every message names the repository
+        codes = [
+            run(PROJECT_DIR, manifests_dir, "push", "k8s-01", "--repo", repo, "--create-branch"),
+            run(PROJECT_DIR, manifests_dir, "push", "k8s-01", "--repo", repo),
+            run(PROJECT_DIR, manifests_dir, "push", "k8s-02", "--repo", repo, "--dry-run"),
+            run(PROJECT_DIR, manifests_dir, "push", "k8s-01", "--repo", f"http://x:y@{host}/r.git"),
+        ]
+        captured = capsys.readouterr()
+        printed = captured.out + captured.err
+    assert codes[3] == 2 and "Authentication failed" in printed
+    if userinfo == f"deploy:{TOKEN}%2F%40x":
+        assert codes[:3] == [0, 0, 0]
+        assert "pushed " in printed and "is up to date" in printed and "dry run" in printed
+    assert TOKEN not in printed
+    assert f"http://***@{host}/r.git" in printed
+
+
+def test_every_line_any_command_prints_is_redacted(capsys: pytest.CaptureFixture[str]) -> None:
+    """Even text the CLI does not write itself (argparse's usage error) leaves redacted."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["push", "k8s-01", "--bogus", f"https://u:{TOKEN}@h/r.git"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --bogus https://***@h/r.git" in err
+    assert TOKEN not in err
+
+
+# ------------------------------------------------------------ removals: CLI and engine agree
+
+
+def _tree(remote: Path) -> dict[str, bytes]:
+    names = subprocess.run(
+        ["git", "--git-dir", str(remote), "ls-tree", "-r", "-z", "--name-only", "main"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split("\0")
+    return {
+        n: subprocess.run(
+            ["git", "--git-dir", str(remote), "show", f"main:{n}"], check=True, capture_output=True
+        ).stdout
+        for n in names
+        if n
+    }
+
+
+def _drop_notifications(project: Path, which: str) -> None:
+    def change(c: dict[str, Any]) -> None:
+        if which == "errors":  # k8s-01's second provider and its alert: the fleet's stay
+            del c["flux-gitops:notifications"]
+        else:  # every provider and alert: none here, none in the fleet (below)
+            c["flux-gitops:notifications"] = {"providers": {}, "alerts": {}}
+
+    _break(project, change)
+    if which == "all":
+        path = project / "Pulumi.yaml"
+        doc = yaml.safe_load(path.read_text())
+        del doc["config"]["fleet"]["value"]["notifications"]
+        path.write_text(yaml.safe_dump(doc))
+
+
+@pytest.mark.parametrize("which", ["errors", "all"])
+def test_push_removes_what_pulumi_up_removes(
+    which: str, project: Path, tmp_path: Path, manifests_dir: Path
+) -> None:
+    """A notification provider taken out of the config: `fluxboot push` deletes its managed
+    files as the engine's GitOpsFiles update does, and the two repositories end up equal."""
+    from components.git_resource import GitOpsFilesArgs, GitOpsFilesProvider
+    from components.pipeline import render_stack
+
+    remotes = {}
+    for name in ("engine", "cli"):
+        remotes[name] = tmp_path / f"{name}.git"
+        subprocess.run(
+            ["git", "init", "-q", "--bare", "--initial-branch=main", str(remotes[name])],
+            check=True,
+        )
+
+    def props(remote: Path) -> dict[str, Any]:
+        rendered = render_stack(project, "k8s-01", manifests_dir)
+        args = GitOpsFilesArgs.from_settings(rendered.config.settings.git, "k8s-01", rendered.files)
+        values = {k: getattr(args, k) for k in GitOpsFilesArgs.__dataclass_fields__}
+        return {**values, "repo_url": str(remote), "create_branch": True}
+
+    provider = GitOpsFilesProvider()
+    created = provider.create(props(remotes["engine"]))
+    assert (
+        run(
+            project,
+            manifests_dir,
+            "push",
+            "k8s-01",
+            "--repo",
+            str(remotes["cli"]),
+            "--create-branch",
+        )
+        == 0
+    )
+    before = _tree(remotes["cli"])
+    assert _tree(remotes["engine"]) == before
+    assert "clusters/k8s-01/notifications/provider-slack-errors.yaml" in before
+
+    _drop_notifications(project, which)
+    provider.update("k8s-01", dict(created.outs or {}), props(remotes["engine"]))
+    assert run(project, manifests_dir, "push", "k8s-01", "--repo", str(remotes["cli"])) == 0
+    after = _tree(remotes["cli"])
+    assert after == _tree(remotes["engine"])
+    assert "clusters/k8s-01/notifications/provider-slack-errors.yaml" not in after
+    assert "clusters/k8s-01/notifications/alert-errors.yaml" not in after
+    if which == "all":
+        assert not any(p.startswith("clusters/k8s-01/notifications/") for p in after)
+
+
+def test_push_never_removes_a_file_people_added_beside_the_managed_ones(
+    project: Path, tmp_path: Path, manifests_dir: Path
+) -> None:
+    remote = tmp_path / "r.git"
+    subprocess.run(
+        ["git", "init", "-q", "--bare", "--initial-branch=main", str(remote)], check=True
+    )
+    assert (
+        run(project, manifests_dir, "push", "k8s-01", "--repo", str(remote), "--create-branch") == 0
+    )
+    work = tmp_path / "work"
+    subprocess.run(["git", "clone", "-q", str(remote), str(work)], check=True)
+    (work / "clusters/k8s-01/notifications/mine.yaml").write_text("# mine\n")
+    ident = ["-c", "user.name=P", "-c", "user.email=p@example.org"]
+    subprocess.run(["git", *ident, "-C", str(work), "add", "."], check=True)
+    subprocess.run(["git", *ident, "-C", str(work), "commit", "-qm", "mine"], check=True)
+    subprocess.run(["git", "-C", str(work), "push", "-q", "origin", "main"], check=True)
+    _drop_notifications(project, "errors")
+    assert run(project, manifests_dir, "push", "k8s-01", "--repo", str(remote)) == 0
+    assert "clusters/k8s-01/notifications/mine.yaml" in _tree(remote)
+
+
+# ------------------------------------------------------------------------ render --out
+
+
+def test_render_refuses_a_non_empty_out_dir_unless_clean(
+    tmp_path: Path, manifests_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert run(PROJECT_DIR, manifests_dir, "render", "k8s-01", "--out", str(out)) == 0
+    stale = out / "clusters/k8s-01/notifications/provider-gone.yaml"
+    stale.write_text("stale\n")
+    capsys.readouterr()
+    assert run(PROJECT_DIR, manifests_dir, "render", "k8s-01", "--out", str(out)) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"fluxboot render: --out {out}: not empty;") and "--clean" in line
+    assert stale.exists()
+    assert run(PROJECT_DIR, manifests_dir, "render", "k8s-01", "--out", str(out), "--clean") == 0
+    assert tree(out) == tree(GOLDEN_DIR / "k8s-01")
+
+
+@pytest.mark.parametrize("where", ["project", "git checkout"])
+def test_render_clean_never_empties_the_project_or_a_checkout(
+    where: str, project: Path, tmp_path: Path, manifests_dir: Path
+) -> None:
+    out = project if where == "project" else tmp_path / "checkout"
+    if where == "git checkout":
+        subprocess.run(["git", "init", "-q", str(out)], check=True)
+    before = sorted(p.name for p in out.iterdir())
+    assert run(project, manifests_dir, "render", "k8s-01", "--out", str(out), "--clean") == 2
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_render_out_under_a_file_is_one_line(
+    tmp_path: Path, manifests_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "file").write_text("x")
+    out = tmp_path / "file" / "sub"
+    assert run(PROJECT_DIR, manifests_dir, "render", "k8s-01", "--out", str(out)) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == f"fluxboot render: --out {out}: {tmp_path / 'file'} is a file, not a directory"
+
+
+# ---------------------------------------------------- never a traceback: each source names its file
+
+NOT_UTF8 = b"config:\n  flux-gitops:cluster: {kubeContext: caf\xe9}\n"
+
+
+def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+def test_new_cluster_from_a_non_utf8_stack_file(
+    project: Path, manifests_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "Pulumi.broken.yaml").write_bytes(NOT_UTF8)
+    assert run(project, manifests_dir, "new-cluster", "k8s-09", "--from", "broken") == 2
+    line = _one_error_line(capsys)
+    assert line.startswith("Pulumi.broken.yaml: is not UTF-8 text (byte 0xe9")
+    assert not (project / "Pulumi.k8s-09.yaml").exists()
+
+
+def test_new_cluster_from_a_malformed_stack_file(
+    project: Path, manifests_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "Pulumi.broken.yaml").write_text("config: {a: [\n")
+    assert run(project, manifests_dir, "new-cluster", "k8s-09", "--from", "broken") == 2
+    assert _one_error_line(capsys).startswith("Pulumi.broken.yaml: YAML syntax error at line 2")
+
+
+def test_status_with_a_non_utf8_kubeconfig(
+    tmp_path: Path, manifests_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_bytes(b"apiVersion: v1\nkind: Config\nusers: caf\xe9\n")
+    assert run(PROJECT_DIR, manifests_dir, "status", "--kubeconfig", str(kubeconfig)) == 2
+    assert _one_error_line(capsys) == (
+        f"fluxboot status: {kubeconfig}: is not UTF-8 text (byte 0xe9 at offset 38)"
+    )
+
+
+@pytest.mark.parametrize("content", [b"\x7fELF\x02\x01\x01\x00\xff\xfe", b"a: [\n", b"- 1\n"])
+def test_manifests_path_that_is_no_manifest(
+    content: bytes, project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "gotk.yaml").write_bytes(content)
+    _break(project, lambda c: c.update({"flux-gitops:flux": {"manifestsPath": "gotk.yaml"}}))
+    assert main(["--project", str(project), "render", "k8s-01", "--out", str(tmp_path / "o")]) == 2
+    line = _one_error_line(capsys)
+    assert str(project / "gotk.yaml") in line
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_non_utf8_template_file_is_named(
+    project: Path, tmp_path: Path, manifests_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from components.pipeline import load_template
+
+    load_template.cache_clear()
+    bad = project / "repo-template/cluster/apps/clusters/@@cluster@@/extra.yaml"
+    bad.write_bytes(b"# caf\xe9\n")
+    try:
+        assert run(project, manifests_dir, "render", "k8s-01", "--out", str(tmp_path / "o")) == 2
+    finally:
+        load_template.cache_clear()
+    assert _one_error_line(capsys).startswith(f"fluxboot render: {project}/repo-template/")
+
+
+def test_a_missing_manifests_dir_is_named_not_skipped(
+    project: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("FLUXBOOT_MANIFESTS_URL", "http://127.0.0.1:9/{version}/install.yaml")
+    missing = tmp_path / "missing"
+    assert run(project, missing, "render", "k8s-01", "--out", str(tmp_path / "o")) == 2
+    assert _one_error_line(capsys).startswith(
+        f"fluxboot render: --manifests-dir {missing}: no such directory"
+    )
+    monkeypatch.setenv("FLUXBOOT_MANIFESTS_DIR", str(missing))
+    assert main(["--project", str(project), "render", "k8s-01", "--list"]) == 2
+    assert _one_error_line(capsys).startswith(
+        f"fluxboot render: FLUXBOOT_MANIFESTS_DIR={missing}: no such directory"
+    )
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OSError(28, "No space left on device", "/tmp/out/x.yaml"),
+        UnicodeDecodeError("utf-8", b"\xe9", 0, 1, "invalid continuation byte"),
+        yaml.YAMLError("found character that cannot start any token"),
+    ],
+)
+def test_an_error_that_escapes_its_source_is_still_one_line_and_exit_2(
+    error: Exception, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The top level's promise, for what a source-level check missed: no traceback, and not
+    exit status 1 (which means `validate` found problems)."""
+    from components import cli
+
+    def fails(_args: Any) -> int:
+        raise error
+
+    monkeypatch.setattr(cli, "cmd_graph", fails)
+    assert main(["graph", "k8s-01"]) == 2
+    assert _one_error_line(capsys).startswith("fluxboot graph: ")

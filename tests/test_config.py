@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -260,7 +261,7 @@ def test_git_url_must_be_one_flux_accepts(project: Path) -> None:
     )
     (msg,) = problems(project)
     assert msg.startswith(
-        "Pulumi.k8s-01.yaml: flux-gitops:git: url 'git@gitlab.com:x/y.git' must start with ssh://"
+        "Pulumi.k8s-01.yaml: flux-gitops:git.url: 'git@gitlab.com:x/y.git' must start with ssh://"
     )
 
 
@@ -380,3 +381,436 @@ def test_missing_secrets_are_refused_where_the_secrets_are_known() -> None:
     # an ssh:// URL needs no token (a deploy key is generated when no private key is set)
     ssh = {"url": "ssh://git@example.com/x.git", "knownHosts": "h"}
     assert _lines(_raw(ssh, secret=set(), known=True, providers=False)) == []
+
+
+# ------------------------------------------------------------- unreadable and hostile config files
+
+
+@pytest.mark.parametrize("name", ["Pulumi.yaml", "Pulumi.k8s-01.yaml"])
+def test_non_utf8_config_file_is_one_problem_naming_it(project: Path, name: str) -> None:
+    path = project / name
+    path.write_bytes(path.read_bytes() + b"# caf\xe9\n")
+    (msg,) = problems(project)
+    assert msg.startswith(f"{name}: is not UTF-8 text (byte 0xe9 at offset ")
+
+
+def test_oversized_stack_file_is_refused_before_it_is_parsed(project: Path) -> None:
+    from components.config_sources import MAX_CONFIG_BYTES
+
+    path = project / "Pulumi.k8s-01.yaml"
+    path.write_text(path.read_text() + "#" * (40 * 1024 * 1024) + "\n")
+    started = time.monotonic()
+    (msg,) = problems(project)
+    assert time.monotonic() - started < 2
+    assert msg == (
+        f"Pulumi.k8s-01.yaml: is larger than {MAX_CONFIG_BYTES} bytes, more than such a file "
+        "ever needs: refused"
+    )
+
+
+def test_alias_bomb_in_a_stack_file_is_refused_in_one_short_line(project: Path) -> None:
+    lines = ["config:", "  flux-gitops:cluster: &l0 [ha, ha, ha, ha, ha, ha, ha, ha, ha, ha]"]
+    for i in range(1, 10):
+        lines.append(f"  x{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]")
+    lines.append("  flux-gitops:kustomizations: {apps: {timeout: *l9}}")
+    (project / "Pulumi.k8s-01.yaml").write_text("\n".join(lines) + "\n")
+    (msg,) = problems(project)
+    assert msg.startswith("Pulumi.k8s-01.yaml: refused: line 1, column 1: aliases would expand")
+    assert len(msg) < 300
+
+
+def test_a_huge_value_is_quoted_short(project: Path) -> None:
+    edit(
+        project / "Pulumi.k8s-01.yaml",
+        lambda d: d["config"]["flux-gitops:kustomizations"]["apps"].update(
+            {"timeout": "9" * 500_000 + "parsecs", "prune": {"k": ["v" * 1000] * 50}}
+        ),
+    )
+    found = problems(project)
+    assert len(found) == 2
+    for msg in found:
+        assert len(msg) < 400, msg[:500]
+    assert "(500007 characters)" in found[1] or "(500007 characters)" in found[0]
+
+
+# ------------------------------------------------------------------------ credentials in URLs
+
+SECRET = "s3cr3t-T0K"
+
+
+def _stack_problem(project: Path, change: Callable[[dict[str, Any]], None]) -> str:
+    edit(project / "Pulumi.k8s-01.yaml", lambda d: change(d["config"]))
+    (msg,) = problems(project)
+    assert SECRET not in msg
+    return msg
+
+
+@pytest.mark.parametrize(
+    ("setting", "url", "key", "advice"),
+    [
+        ("git", f"https://deploy:{SECRET}@host/x.git", "git.url", "gitToken"),
+        ("git", f"https://{SECRET}@host/x.git", "git.url", "gitToken"),
+        ("git", f"https://u:p@ss{SECRET}@host/x.git", "git.url", "gitToken"),
+        ("git", f"https://u:p/{SECRET}@host/x.git", "git.url", "gitToken"),
+        ("git", f"ssh://git:{SECRET}@host/x.git", "git.url", "gitSshPrivateKey"),
+        ("push", f"http://oauth2:{SECRET}@127.0.0.1/x.git", "git.pushUrl", "gitToken"),
+        ("provider", f"https://bot:{SECRET}@chat.example.com/post", "address", "secretConfigKey"),
+    ],
+)
+def test_credentials_in_a_url_are_refused_with_the_key_and_the_secret_to_use(
+    project: Path, setting: str, url: str, key: str, advice: str
+) -> None:
+    def change(c: dict[str, Any]) -> None:
+        if setting == "git":
+            c["flux-gitops:git"] = {"url": url, "knownHosts": "h"}
+        elif setting == "push":
+            c["flux-gitops:git"] = {"pushUrl": url}
+        else:
+            c["flux-gitops:notifications"]["providers"]["slack-errors"]["address"] = url
+
+    msg = _stack_problem(project, change)
+    full = key if setting != "provider" else f"notifications.providers.slack-errors.{key}"
+    assert msg.startswith(f"Pulumi.k8s-01.yaml: flux-gitops:{full}: "), msg
+    assert "***@" in msg and advice in msg
+
+
+def test_credentials_in_a_source_url_are_refused_in_pulumi_yaml(project: Path) -> None:
+    edit(
+        project / "Pulumi.yaml",
+        lambda d: fleet(d)["sources"][0].update({"url": f"oci://robot:{SECRET}@ghcr.io/charts"}),
+    )
+    (msg,) = problems(project)
+    assert msg.startswith("Pulumi.yaml: flux-gitops:fleet.sources[0].url: 'oci://***@ghcr.io/")
+    assert "secretRef" in msg and SECRET not in msg
+
+
+def test_an_ssh_login_name_is_not_a_credential(project: Path) -> None:
+    edit(
+        project / "Pulumi.k8s-01.yaml",
+        lambda d: d["config"].update({"flux-gitops:git": {"pushUrl": "ssh://git@mirror/x.git"}}),
+    )
+    assert load_stack_config(project, "k8s-01").settings.git.push_url == "ssh://git@mirror/x.git"
+
+
+# ------------------------------------------------------------------------- secret collisions
+
+
+@pytest.mark.parametrize(
+    ("provider", "extra", "expected"),
+    [
+        ({"secretConfigKey": "kubeconfig"}, {}, "secretConfigKey: 'kubeconfig' is the program's"),
+        ({"secretConfigKey": "gitToken"}, {}, "secretConfigKey: 'gitToken' is the program's"),
+        (
+            {"secretConfigKey": "gitSshPrivateKey"},
+            {},
+            "secretConfigKey: 'gitSshPrivateKey' is the program's",
+        ),
+        ({"secretConfigKey": "fleet"}, {}, "secretConfigKey: 'fleet' is a settings key"),
+        ({"secretName": "slack-webhook"}, {}, "secretName: 'slack-webhook' is also the secretName"),
+        ({"secretName": "flux-system"}, {}, "secretName: 'flux-system' is the Git credentials"),
+        (
+            {"secretName": "regcred"},
+            {"flux-gitops:flux": {"imagePullSecret": "regcred"}},
+            "secretName: 'regcred' is flux.imagePullSecret",
+        ),
+        (
+            {"secretName": "cluster-vars"},
+            {
+                "flux-gitops:kustomizations": {
+                    "apps": {"substituteFrom": [{"kind": "Secret", "name": "cluster-vars"}]}
+                }
+            },
+            "secretName: 'cluster-vars' is the Secret kustomizations.apps.substituteFrom[0] reads",
+        ),
+    ],
+)
+def test_secret_collisions_are_refused_at_config_time(
+    project: Path, provider: dict[str, str], extra: dict[str, Any], expected: str
+) -> None:
+    def change(d: dict[str, Any]) -> None:
+        d["config"]["flux-gitops:notifications"]["providers"]["slack-errors"].update(provider)
+        d["config"].update(extra)
+
+    edit(project / "Pulumi.k8s-01.yaml", change)
+    (msg,) = problems(project)
+    key = "flux-gitops:notifications.providers.slack-errors."
+    assert msg.startswith(f"Pulumi.k8s-01.yaml: {key}{expected}"), msg
+
+
+def test_a_provider_secret_that_is_a_sources_credentials_is_refused(project: Path) -> None:
+    edit(project / "Pulumi.yaml", lambda d: fleet(d)["sources"][0].update({"secretRef": "helm"}))
+    edit(
+        project / "Pulumi.k8s-01.yaml",
+        lambda d: d["config"]["flux-gitops:notifications"]["providers"]["slack-errors"].update(
+            {"secretName": "helm"}
+        ),
+    )
+    (msg,) = problems(project)
+    assert "secretName: 'helm' is the Secret source 'prometheus-community' reads" in msg
+
+
+# --------------------------------------------------------------- values written into Flux files
+
+
+@pytest.mark.parametrize(
+    ("flux", "key", "words"),
+    [
+        ({"tolerationKeys": [""]}, "flux.tolerationKeys[0]", "not a taint key"),
+        ({"tolerationKeys": ["has space:!!"]}, "flux.tolerationKeys[0]", "not a taint key"),
+        ({"tolerationKeys": ["a", "a"]}, "flux.tolerationKeys", "twice"),
+        ({"registry": "Registry.example.com/Flux"}, "flux.registry", "not a registry"),
+        ({"registry": "ghcr.io/flux cd"}, "flux.registry", "not a registry"),
+        ({"registry": "https://ghcr.io/fluxcd"}, "flux.registry", "not a registry"),
+        ({"clusterDomain": "cluster.local."}, "flux.clusterDomain", "not a DNS domain"),
+        ({"clusterDomain": "Cluster_Local"}, "flux.clusterDomain", "not a DNS domain"),
+        ({"imagePullSecret": "Reg Cred"}, "flux.imagePullSecret", "not a valid Kubernetes"),
+        ({"imagePullSecret": ""}, "flux.imagePullSecret", "not a valid Kubernetes"),
+        ({"patches": [{"patch": "a: ["}]}, "flux.patches[0]", "patch is not YAML"),
+        ({"patches": [{"patch": "just text"}]}, "flux.patches[0]", "neither a strategic"),
+        ({"patches": [{"patch": ""}]}, "flux.patches[0]", "patch is empty"),
+        (
+            {"patches": [{"patch": "- {op: add, path: /x, value: 1}"}]},
+            "flux.patches[0]",
+            "needs a target",
+        ),
+        (
+            {"patches": [{"patch": "- {op: frob, path: /x}", "target": {"kind": "Deployment"}}]},
+            "flux.patches[0]",
+            "op must be one of",
+        ),
+        (
+            {"patches": [{"patch": "- {op: add, path: /x}", "target": {"kind": "Deployment"}}]},
+            "flux.patches[0]",
+            "add needs a value",
+        ),
+        (
+            {"patches": [{"patch": "spec: {replicas: 2}", "target": {"kind": "Deployment"}}]},
+            "flux.patches[0]",
+            "needs kind and metadata.name",
+        ),
+        (
+            {"patches": [{"patch": "kind: Deployment\nmetadata: {name: x}"}]},
+            "flux.patches[0]",
+            "needs apiVersion",
+        ),
+        (
+            {"patches": [{"patch": "- {op: test, path: /x, value: 1}", "target": {"name": "("}}]},
+            "flux.patches[0].target.name",
+            "not a regular expression",
+        ),
+        (
+            {
+                "patches": [
+                    {
+                        "patch": "- {op: test, path: /x, value: 1}",
+                        "target": {"labelSelector": "a b"},
+                    }
+                ]
+            },
+            "flux.patches[0].target.labelSelector",
+            "cannot parse selector",
+        ),
+    ],
+)
+def test_values_written_into_flux_files_are_checked_at_config_time(
+    project: Path, flux: dict[str, Any], key: str, words: str
+) -> None:
+    edit(project / "Pulumi.k8s-01.yaml", lambda d: d["config"].update({"flux-gitops:flux": flux}))
+    (msg,) = problems(project)
+    assert msg.startswith(f"Pulumi.k8s-01.yaml: flux-gitops:{key}: "), msg
+    assert words in msg
+
+
+@pytest.mark.parametrize(
+    "flux",
+    [
+        {"tolerationKeys": ["node-role.kubernetes.io/infra", "dedicated"]},
+        {"registry": "registry.example.com:5000/mirror/fluxcd"},
+        {"registry": "localhost:5000"},
+        {"registry": "ghcr.io/fluxcd/"},
+        {"clusterDomain": "k8s.example.internal"},
+        {"imagePullSecret": "regcred"},
+    ],
+)
+def test_usual_flux_values_pass(project: Path, flux: dict[str, Any]) -> None:
+    edit(project / "Pulumi.k8s-01.yaml", lambda d: d["config"].update({"flux-gitops:flux": flux}))
+    load_stack_config(project, "k8s-01")
+
+
+# -------------------------------------------------------- anchors: a trailing newline is caught
+
+NEWLINE_CASES = [
+    ("flux-gitops:git", {"branch": "main\n"}, "git.branch"),
+    ("flux-gitops:git", {"interval": "1m\n"}, "git.interval"),
+    ("flux-gitops:flux", {"version": "v2.9.4\n"}, "flux.version"),
+    ("flux-gitops:flux", {"manifestsSha256": "a" * 64 + "\n"}, "flux.manifestsSha256"),
+    ("flux-gitops:flux", {"syncInterval": "10m\n"}, "flux.syncInterval"),
+    ("flux-gitops:kustomizations", {"apps": {"timeout": "5m\n"}}, "kustomizations.apps.timeout"),
+    ("flux-gitops:kustomizations", {"apps": {"substitute": {"a\n": "b"}}}, "kustomizations.apps"),
+    ("flux-gitops:cluster", {"name": "k8s-01\n"}, "cluster.name"),
+    ("flux-gitops:cluster", {"kubeContext": "k8s-01\n"}, "cluster.kubeContext"),
+    ("flux-gitops:flux", {"tolerationKeys": ["infra\n"]}, "flux.tolerationKeys[0]"),
+    ("flux-gitops:flux", {"clusterDomain": "cluster.local\n"}, "flux.clusterDomain"),
+    ("flux-gitops:flux", {"imagePullSecret": "regcred\n"}, "flux.imagePullSecret"),
+    ("flux-gitops:flux", {"registry": "ghcr.io/fluxcd\n"}, "flux.registry"),
+    ("flux-gitops:git", {"username": "git\n"}, "git.username"),
+    ("flux-gitops:git", {"author": {"name": "bot\n"}}, "git.author.name"),
+    ("flux-gitops:git", {"url": "https://h/x.git\n"}, "git.url"),
+    (
+        "flux-gitops:notifications",
+        {"providers": {"slack": {"channel": "#flux\n"}}},
+        "notifications.providers.slack.channel",
+    ),
+    (
+        "flux-gitops:notifications",
+        {"providers": {"slack": {"secretConfigKey": "slackWebhookUrl\n"}}},
+        "notifications.providers.slack.secretConfigKey",
+    ),
+]
+
+
+@pytest.mark.parametrize(("top", "value", "key"), NEWLINE_CASES)
+def test_a_trailing_newline_is_caught_with_the_key_named(
+    project: Path, top: str, value: dict[str, Any], key: str
+) -> None:
+    edit(project / "Pulumi.k8s-01.yaml", lambda d: d["config"].update({top: value}))
+    found = problems(project)
+    assert any(m.startswith(f"Pulumi.k8s-01.yaml: flux-gitops:{key}: ") for m in found), found
+
+
+def test_no_validation_pattern_is_anchored_with_dollar() -> None:
+    """Python's `$` matches before a final newline; every pattern of components/ that a value
+    is checked against uses `fullmatch` or `\\Z` instead (one class of defect, checked whole)."""
+    import ast
+
+    found = []
+    for path in sorted((PROJECT_DIR / "components").glob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "re"
+                and node.func.attr in ("compile", "match", "search", "fullmatch")
+                and node.args
+            ):
+                pattern = node.args[0]
+                texts = [
+                    n.value
+                    for n in ast.walk(pattern)
+                    if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                ]
+                if any(t.rstrip(")").endswith("$") and not t.endswith("\\$") for t in texts):
+                    found.append(f"{path.name}:{node.lineno}")
+    assert found == []
+
+
+# -------------------------------------------------------------------------------- git identity
+
+
+@pytest.mark.parametrize(
+    ("author", "words"),
+    [
+        ({"name": ""}, "empty once Git strips"),
+        ({"name": "  "}, "empty once Git strips"),
+        ({"name": "..."}, "empty once Git strips"),
+        ({"name": " bot"}, "would be changed by Git"),
+        ({"name": "a <b>"}, "would be changed by Git"),
+        ({"email": ""}, "empty once Git strips"),
+        ({"email": "<x@y>"}, "would be changed by Git"),
+    ],
+)
+def test_a_commit_identity_git_would_refuse_or_change_is_refused(
+    project: Path, author: dict[str, str], words: str
+) -> None:
+    edit(
+        project / "Pulumi.k8s-01.yaml",
+        lambda d: d["config"].update({"flux-gitops:git": {"author": author}}),
+    )
+    (msg,) = problems(project)
+    field = next(iter(author))
+    assert msg.startswith(f"Pulumi.k8s-01.yaml: flux-gitops:git.author.{field}: ")
+    assert words in msg
+
+
+@pytest.mark.parametrize(
+    "name", ["flux-gitops", "Jane Doe", "Zoë O'Brien", "ops (ci)", "", " x", "a <b>", "bot."]
+)
+def test_identity_rules_agree_with_git(name: str, tmp_path: Path) -> None:
+    """An identity the config accepts is the one Git writes; one it refuses, Git alters or
+    refuses (git commit-tree is the oracle)."""
+    import subprocess
+
+    from pydantic import ValidationError as PydanticError
+
+    from components.config import GitAuthor
+
+    try:
+        GitAuthor.model_validate({"name": name})
+        accepted = True
+    except PydanticError:
+        accepted = False
+    subprocess.run(["git", "init", "-q", "--bare", str(tmp_path)], check=True)
+    env = {
+        "GIT_AUTHOR_NAME": name,
+        "GIT_AUTHOR_EMAIL": "a@b.c",
+        "GIT_COMMITTER_NAME": name,
+        "GIT_COMMITTER_EMAIL": "a@b.c",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+    }
+    done = subprocess.run(
+        ["git", "commit-tree", "4b825dc642cb6eb9a060e54bf8d69288fbee4904", "-m", "x"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        assert not accepted
+        return
+    shown = subprocess.run(
+        ["git", "log", "-1", "--format=%an", done.stdout.strip()],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.rstrip("\n")
+    assert accepted == (shown == name), (name, shown)
+
+
+# ----------------------------------------------------------------- one stack per cluster
+
+
+def test_two_stacks_rendering_one_cluster_are_both_named(project: Path) -> None:
+    (project / "Pulumi.k8s-03.yaml").write_text(
+        "config:\n  flux-gitops:cluster: {name: k8s-01, kubeContext: k8s-03}\n"
+    )
+    expected = (
+        "flux-gitops:cluster.name: stacks k8s-01, k8s-03 all render cluster 'k8s-01' "
+        "(Pulumi.k8s-01.yaml, Pulumi.k8s-03.yaml); a cluster belongs to one stack"
+    )
+    assert problems(project, "k8s-03")[0].startswith(f"Pulumi.k8s-03.yaml: {expected}")
+    assert problems(project, "k8s-01")[0].startswith(f"Pulumi.k8s-01.yaml: {expected}")
+    # a stack file that cannot be read is its own problem, not this one
+    (project / "Pulumi.k8s-03.yaml").write_bytes(b"\xff")
+    load_stack_config(project, "k8s-01")
+
+
+def test_the_program_refuses_a_cluster_of_two_stacks_with_the_same_line(project: Path) -> None:
+    from pulumi.runtime import config as runtime_config
+
+    from components.config_sources import load_engine_config
+
+    (project / "Pulumi.k8s-03.yaml").write_text("config:\n  flux-gitops:cluster: {name: k8s-02}\n")
+    values, secret = engine_config(project, "k8s-02", slack_secrets("k8s-02"))
+    runtime_config.set_all_config(values, secret)
+    try:
+        with pytest.raises(ConfigError) as from_program:
+            load_engine_config(project, "k8s-02")
+    finally:
+        runtime_config.set_all_config({}, [])
+    assert [str(p) for p in from_program.value.problems] == problems(project, "k8s-02")

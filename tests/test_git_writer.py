@@ -582,16 +582,14 @@ def test_branch_mode_pushes_target_plus_this_stacks_change(tmp_path: Path) -> No
 
 
 def test_redact_url() -> None:
-    assert (
-        redact_url("https://oauth2:tok@gitlab.com/a/b.git")
-        == "https://oauth2:***@gitlab.com/a/b.git"
-    )
+    # the whole user info goes: the user slot may be the token (`https://TOKEN:x-oauth-basic@`)
+    assert redact_url("https://oauth2:tok@gitlab.com/a/b.git") == "https://***@gitlab.com/a/b.git"
     assert redact_url("ssh://git@gitlab.com/a/b.git") == "ssh://git@gitlab.com/a/b.git"
     assert (
         redact_url("fatal: 'http://u:p@h/x' and https://h/y")
-        == "fatal: 'http://u:***@h/x' and https://h/y"
+        == "fatal: 'http://***@h/x' and https://h/y"
     )
-    assert redact_url("https://:tok@h/x") == "https://:***@h/x"
+    assert redact_url("https://:tok@h/x") == "https://***@h/x"
 
 
 def test_scrub_removes_secret_values_and_each_key_line() -> None:
@@ -607,7 +605,7 @@ def test_token_in_url_never_reaches_the_error(tmp_path: Path) -> None:
     with pytest.raises(GitWriterError) as err:
         push(url, stack_files("k8s-01"))
     assert FAKE_TOKEN not in str(err.value)
-    assert "oauth2:***@127.0.0.1" in str(err.value)
+    assert "http://***@127.0.0.1:9/fleet.git" in str(err.value)
     assert err.value.__cause__ is None
 
 
@@ -767,3 +765,31 @@ def test_a_rejection_that_echoes_the_token_is_scrubbed(tmp_path: Path) -> None:
 
     assert FAKE_TOKEN not in str(err.value)
     assert "bad credentials ***" in str(err.value)
+
+
+@pytest.mark.parametrize("branch", ["HEAD", "-x", "@", "refs/heads/main", "main\n", "a..b"])
+def test_a_branch_git_would_refuse_or_misread_is_refused_before_git_runs(
+    tmp_path: Path, branch: str
+) -> None:
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    with pytest.raises(GitWriterError, match="is not a usable Git branch name"):
+        push_files(str(remote), branch, stack_files("k8s-01"), stack="k8s-01", create_branch=True)
+    refs = subprocess.run(
+        ["git", "--git-dir", str(remote), "for-each-ref"], capture_output=True, text=True
+    )
+    assert refs.stdout == ""
+
+
+@pytest.mark.parametrize("branch", ["HEAD", "-x", "@", "refs/heads/main", "main\n"])
+def test_push_branch_flag_is_checked_with_gits_rules(
+    branch: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from components.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["push", "k8s-01", "--repo", "/nowhere", f"--branch={branch}"])
+    assert exit_.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("fluxboot push: error: argument --branch: ")
+    assert "is not a usable Git branch name" in line

@@ -240,3 +240,37 @@ def test_missing_notification_secret_is_named(program: tuple[Path, Path]) -> Non
         "notification provider 'slack-errors'; run `pulumi config set --secret "
         "slackErrorsWebhookUrl <value> -s k8s-01`"
     )
+
+
+def test_credentials_in_the_url_fail_the_program_with_the_cli_line(
+    program: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project, _ = program
+    token = "s3cr3t-in-url"
+    path = project / "Pulumi.k8s-01.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["config"]["flux-gitops:git"]["pushUrl"] = f"https://ci:{token}@git.example.com/x.git"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+    assert fluxboot(["--project", str(project), "render", "k8s-01", "--list"]) == 2
+    cli_lines = capsys.readouterr().err.splitlines()
+    with pytest.raises(pulumi.RunError) as err:
+        run_main(project, "k8s-01", SECRETS["k8s-01"])
+    assert str(err.value).splitlines() == cli_lines
+    assert cli_lines[0].startswith("Pulumi.k8s-01.yaml: flux-gitops:git.pushUrl: ")
+    assert token not in str(err.value)
+
+
+def test_an_error_that_escapes_its_source_is_one_line_not_a_traceback(
+    program: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from components import pipeline
+
+    def disk_full(*_args: Any, **_kwargs: Any) -> Any:
+        raise OSError(28, "No space left on device", "/cache/flux/v2.9.4/install.yaml")
+
+    monkeypatch.setattr(pipeline, "load_install_manifest", disk_full)
+    project, _ = program
+    with pytest.raises(pulumi.RunError) as err:
+        run_main(project, "k8s-01", SECRETS["k8s-01"])
+    assert str(err.value) == "/cache/flux/v2.9.4/install.yaml: No space left on device"

@@ -312,6 +312,29 @@ def _with_change(files: RepoFiles, path: str, change: Any) -> RepoFiles:
     return RepoFiles(out.values())
 
 
+def test_only_files_with_flux_objects_or_from_the_template_are_parsed_again(
+    manifests_dir: Path,
+) -> None:
+    """Generated files are valid YAML by construction: one without a Flux object is not parsed
+    again (gotk-components.yaml); a scaffold, from the editable template, always is."""
+    cfg = load_stack_config(PROJECT_DIR, "k8s-01")
+    schemas = for_manifest(load_install_manifest(cfg.settings.flux, PROJECT_DIR, manifests_dir))
+    broken = "kind: [unclosed\n"
+    validate_files(RepoFiles([RepoFile("a/generated.yaml", broken, "managed")]), schemas, "v2.9.4")
+    with pytest.raises(ValidationError, match=r"a/scaffold\.yaml: not valid YAML"):
+        validate_files(
+            RepoFiles([RepoFile("a/scaffold.yaml", broken, "scaffold")]), schemas, "v2.9.4"
+        )
+    # a generated file with a Flux object is parsed and checked, wherever the object sits
+    bad = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n---\n"
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\n"
+        "metadata: {name: k, namespace: flux-system}\nspec: {prunne: true}\n"
+    )
+    with pytest.raises(ValidationError, match=r"spec\.prunne"):
+        validate_files(RepoFiles([RepoFile("a/k.yaml", bad, "managed")]), schemas, "v2.9.4")
+
+
 def test_schema_check_fails_on_unknown_field_naming_file_object_and_field(
     manifests_dir: Path,
 ) -> None:

@@ -589,3 +589,187 @@ def test_server_without_a_reachable_cluster_is_bad_input_and_prints_no_finding(
     )
     assert (code, out) == (2, "")
     assert err.startswith("fluxboot validate: ") and str(missing) in err
+
+
+# ------------------------------------------------------------ confined to the repository
+
+OUTSIDE = "OUTSIDE-THE-REPOSITORY-5e3b"
+
+
+def _outside(tmp_path: Path) -> Path:
+    """A directory beside the repository whose files must never be read."""
+    out = tmp_path / "outside"
+    out.mkdir(exist_ok=True)
+    (out / "cm.yaml").write_text(
+        f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: x, namespace: default}}\n"
+        f"data: {{leak: {OUTSIDE}}}\n"
+    )
+    (out / "secret.txt").write_text(OUTSIDE + "\n")
+    return out
+
+
+def _overlay(repo: Path) -> Path:
+    return repo / "apps/clusters/k8s-01/kustomization.yaml"
+
+
+def _add_to_overlay(repo: Path, **fields: Any) -> None:
+    path = _overlay(repo)
+    kus = yaml.safe_load(path.read_text())
+    for key, value in fields.items():
+        kus.setdefault(key, []).extend(value)
+    path.write_text(yaml.safe_dump(kus))
+
+
+def _escapes(repo: Path, tmp_path: Path, how: str) -> None:
+    outside = _outside(tmp_path)
+    up = "../" * 10
+    apps = repo / "apps/clusters/k8s-01"
+    if how == "resource ../..":
+        _add_to_overlay(repo, resources=[f"{up}{outside.relative_to('/')}/cm.yaml"])
+    elif how == "symlinked resource":
+        (apps / "cm.yaml").symlink_to(outside / "cm.yaml")
+        _add_to_overlay(repo, resources=["cm.yaml"])
+    elif how == "symlinked directory":
+        (apps / "ext").symlink_to(outside)
+        (outside / "kustomization.yaml").write_text("resources: [cm.yaml]\n")
+        _add_to_overlay(repo, resources=["ext"])
+    elif how == "configMapGenerator file":
+        _add_to_overlay(
+            repo,
+            configMapGenerator=[
+                {"name": "g", "files": [f"{up}{outside.relative_to('/')}/secret.txt"]}
+            ],
+        )
+    elif how == "symlinked generator file":
+        (apps / "secret.txt").symlink_to(outside / "secret.txt")
+        _add_to_overlay(repo, secretGenerator=[{"name": "g", "files": ["k=secret.txt"]}])
+    elif how == "patch path":
+        _add_to_overlay(repo, patches=[{"path": f"{up}{outside.relative_to('/')}/cm.yaml"}])
+    elif how == "symlinked kustomization":
+        _overlay(repo).unlink()
+        (outside / "kustomization.yaml").write_text(f"resources: [{outside}/cm.yaml]\n")
+        _overlay(repo).symlink_to(outside / "kustomization.yaml")
+    elif how == "symlinked file in a generated kustomization":
+        _overlay(repo).unlink()
+        (apps / "cm.yaml").symlink_to(outside / "cm.yaml")
+    elif how == "symlinked Kustomization path":
+        shutil.rmtree(apps)
+        apps.symlink_to(outside)
+    else:
+        raise AssertionError(how)
+
+
+ESCAPES = [
+    "resource ../..",
+    "symlinked resource",
+    "symlinked directory",
+    "configMapGenerator file",
+    "symlinked generator file",
+    "patch path",
+    "symlinked kustomization",
+    "symlinked file in a generated kustomization",
+    "symlinked Kustomization path",
+]
+
+
+# kustomize fields the Python builder (used without kubectl) does not follow at all
+KUSTOMIZE_ONLY = {"configMapGenerator file", "symlinked generator file", "patch path"}
+
+
+@pytest.mark.parametrize(
+    ("how", "builder"),
+    [
+        (how, builder)
+        for how in ESCAPES
+        for builder in ("kubectl", "python")
+        if builder == "kubectl" or how not in KUSTOMIZE_ONLY
+    ],
+)
+def test_validate_never_reads_outside_the_repository(
+    how: str,
+    builder: str,
+    repo: Path,
+    tmp_path: Path,
+    manifests_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As kustomize-controller's secure filesystem: every path, symlinks followed, must be in
+    or below the repository root; else the build fails naming it, and nothing is read."""
+    if builder == "python":
+        monkeypatch.setattr("components.kustomize_build.find_kubectl", lambda: None)
+    elif find_kubectl() is None:
+        pytest.skip("kubectl with kustomize v4+ not on PATH")
+    _escapes(repo, tmp_path, how)
+    code, out = validate(capsys, manifests_dir, str(repo))
+    text = "\n".join(out)
+    assert code == 1, text
+    assert OUTSIDE not in text
+    errors = [line for line in out if "apps" in line and not line.startswith("skipped")]
+    assert errors, text
+    assert any("not in or below the repository" in line for line in errors), text
+
+
+@needs_kubectl
+def test_a_symlink_inside_the_repository_is_followed(
+    repo: Path, manifests_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shared = repo / "shared"
+    shared.mkdir()
+    (shared / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: shared, namespace: default}\n"
+    )
+    (repo / "apps/clusters/k8s-01/cm.yaml").symlink_to("../../../shared/cm.yaml")
+    _add_to_overlay(repo, resources=["cm.yaml"])
+    code, out = validate(capsys, manifests_dir, str(repo))
+    assert (code, out) == (0, [])
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: caf\xe9}\n", "is not UTF-8 text"),
+        (b"kind: [\n", "failed to decode Kubernetes YAML"),
+        (b"a: &a [*a]\n", "refers to a node that contains it"),
+    ],
+)
+def test_an_unreadable_file_in_the_repository_is_a_finding_not_a_crash(
+    content: bytes,
+    words: str,
+    repo: Path,
+    manifests_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _overlay(repo).unlink()  # a generated kustomization reads every file of the directory
+    (repo / "apps/clusters/k8s-01/bad.yaml").write_bytes(content)
+    for builder in ("kubectl", "python"):
+        if builder == "python":
+            monkeypatch.setattr("components.kustomize_build.find_kubectl", lambda: None)
+        elif find_kubectl() is None:
+            continue
+        code, out = validate(capsys, manifests_dir, str(repo))
+        assert code == 1
+        assert any("bad.yaml" in line and words in line for line in out), out
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("flux-system/gotk-sync.yaml", b"kind: [\n"),
+        ("flux-system/gotk-sync.yaml", b"caf\xe9: 1\n"),
+        ("flux-system/gotk-components.yaml", b"caf\xe9: 1\n"),
+        ("flux-system/gotk-components.yaml", b"- just a list\n"),
+    ],
+)
+def test_a_broken_flux_system_file_is_a_finding_naming_it(
+    name: str,
+    content: bytes,
+    repo: Path,
+    manifests_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (repo / "clusters/k8s-01" / name).write_bytes(content)
+    code, out = validate(capsys, manifests_dir, str(repo))
+    assert code == 1
+    assert any(line.startswith(f"clusters/k8s-01/{name}: ") for line in out), out

@@ -391,3 +391,133 @@ def test_without_uninstall_crd_deletion_hangs(flux_cluster: FluxCluster) -> None
     stuck = ext.read_custom_resource_definition("kustomizations.kustomize.toolkit.fluxcd.io")
     assert stuck.metadata.deletion_timestamp is not None
     # the fixture's cleanup releases them
+
+
+# ------------------------------------------------------------- what is left is said, loudly
+
+
+def _insecure(kubeconfig: str) -> str:
+    """The same kubeconfig, skipping TLS verification (what makes urllib3 warn per request)."""
+    lines = [
+        "    insecure-skip-tls-verify: true"
+        if line.strip().startswith("certificate-authority-data:")
+        else line
+        for line in kubeconfig.splitlines()
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def test_objects_held_by_another_tools_finalizer_are_printed_without_tls_noise(
+    flux_cluster: FluxCluster, apiserver: Any
+) -> None:
+    import io
+    import warnings
+
+    from kubernetes import client
+
+    c = flux_cluster
+    client.CustomObjectsApi(c.api).patch_namespaced_custom_object(
+        "kustomize.toolkit.fluxcd.io",
+        "v1",
+        c.namespace,
+        "kustomizations",
+        "apps",
+        {"metadata": {"finalizers": ["finalizers.fluxcd.io", "example.com/guard"]}},
+    )
+    out = io.StringIO()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        report = uninstall_flux(
+            _insecure(apiserver.kubeconfig),
+            keep_namespace=True,
+            namespace=c.namespace,
+            delete=False,
+            timeout=30,
+            out=out,
+        )
+    assert [str(w.message) for w in seen if "Unverified HTTPS" in str(w.message)] == []
+    held = f"Kustomization/{c.namespace}/apps (example.com/guard)"
+    assert report.foreign_finalizers == [held]
+    assert out.getvalue() == (
+        f"left to its owner (held by a finalizer that is not Flux's): {held}\n"
+    )
+
+
+def test_an_object_the_api_server_refuses_to_delete_is_printed_not_counted_as_deleted(
+    flux_cluster: FluxCluster, apiserver: Any
+) -> None:
+    """A ValidatingAdmissionPolicy (another tool's rule) forbids deleting the namespace's
+    Services: the uninstall goes on with the rest, and says which objects it left."""
+    import io
+
+    from kubernetes import client
+
+    c = flux_cluster
+    admission = client.AdmissionregistrationV1Api(c.api)
+    name = f"keep-services-{c.namespace}"
+    admission.create_validating_admission_policy(
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": name},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {
+                    "resourceRules": [
+                        {
+                            "apiGroups": [""],
+                            "apiVersions": ["v1"],
+                            "operations": ["DELETE"],
+                            "resources": ["services"],
+                        }
+                    ]
+                },
+                "validations": [{"expression": "false", "message": "services are kept here"}],
+            },
+        }
+    )
+    admission.create_validating_admission_policy_binding(
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": name},
+            "spec": {
+                "policyName": name,
+                "validationActions": ["Deny"],
+                "matchResources": {
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": c.namespace}
+                    }
+                },
+            },
+        }
+    )
+    core = client.CoreV1Api(c.api)
+    services = [s.metadata.name for s in core.list_namespaced_service(c.namespace).items]
+    assert services
+
+    def denied() -> bool:
+        try:
+            core.delete_namespaced_service(services[0], c.namespace, dry_run="All")
+        except Exception as err:
+            return _status(err) in (403, 422)
+        return False
+
+    try:
+        assert _wait(denied, timeout=30), "the admission policy never took effect"
+        out = io.StringIO()
+        report = uninstall_flux(
+            apiserver.kubeconfig, keep_namespace=True, namespace=c.namespace, out=out
+        )
+    finally:
+        admission.delete_validating_admission_policy_binding(name)
+        admission.delete_validating_admission_policy(name)
+    refs = [f"Service/{c.namespace}/{s}" for s in services]
+    assert not set(refs) & set(report.deleted)
+    assert [f.split(": ", 1)[0] for f in report.failed] == refs
+    assert all("services are kept here" in f for f in report.failed)
+    printed = out.getvalue().splitlines()
+    assert [line.split(": ", 2)[1] for line in printed] == refs
+    assert all(line.startswith("not deleted: ") for line in printed)
+    # everything else went as usual
+    assert _wait(lambda: not c.crds_left()), f"Flux CRDs still there: {c.crds_left()}"
