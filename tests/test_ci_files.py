@@ -77,7 +77,8 @@ def test_github_workflow_previews_each_stack_on_pull_requests() -> None:
     doc = yaml.safe_load((PROJECT_DIR / ".github" / "workflows" / "flux-gitops.yml").read_text())
     jobs = doc["jobs"]
     assert [s.get("run") for s in jobs["test"]["steps"] if "run" in s] == ["make test"]
-    assert "stack_jobs.py github" in jobs["stacks"]["steps"][1]["run"]
+    (listing,) = [s for s in jobs["stacks"]["steps"] if s.get("id") == "list"]
+    assert "stack_jobs.py github" in listing["run"]
     for name, command in (("preview", "pulumi preview --diff"), ("up", "pulumi up --yes")):
         job = jobs[name]
         assert job["needs"] == ["test", "stacks"]
@@ -130,7 +131,11 @@ def test_jobs_install_the_pulumi_cli_the_program_is_tested_with() -> None:
         assert 'sh -s -- --version "$PULUMI_VERSION"' in install
     jobs = _workflow()["jobs"]
     assert jobs["stacks"]["outputs"]["pulumi-version"] == "${{ steps.list.outputs.pulumi-version }}"
-    assert "stack_jobs.py pulumi-version" in jobs["stacks"]["steps"][1]["run"]
+    (listing,) = [s for s in jobs["stacks"]["steps"] if s.get("id") == "list"]
+    assert "stack_jobs.py pulumi-version" in listing["run"]
+    # tomllib: the job runs on the Python the project needs, not the image's default python3
+    setup = [s for s in jobs["stacks"]["steps"] if s.get("uses", "").startswith("actions/setup-")]
+    assert setup == [{"uses": "actions/setup-python@v5", "with": {"python-version": "3.11"}}]
     for name in ("preview", "up"):
         (action,) = [s for s in jobs[name]["steps"] if s.get("uses", "").startswith("pulumi/")]
         assert action["with"] == {"pulumi-version": "${{ needs.stacks.outputs.pulumi-version }}"}
