@@ -11,10 +11,10 @@ import pulumi
 import yaml
 
 from components.cluster_stack import ClusterStack, ClusterStackArgs
-from components.config_sources import load_engine_config
-from components.errors import ESCAPED, FluxGitopsError, describe
+from components.common.errors import ESCAPED, FluxGitopsError, describe
+from components.engine_config import load_engine_config
 from components.kube_provider import cluster_provider
-from components.pipeline import render_config
+from components.render.pipeline import render_config
 from components.stack_secrets import read_stack_secrets
 
 PROJECT_DIR = Path(__file__).resolve().parent

@@ -45,12 +45,15 @@ import yaml
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR))
 
-from components import crd_rules, crds, flux_manifests, pipeline, yamlio  # noqa: E402
-from components.config import RawConfig, StackConfig, build_stack_config  # noqa: E402
-from components.flux_install_objects import install_objects  # noqa: E402
-from components.flux_system import kustomization, sync_objects  # noqa: E402
-from components.git_writer import push_files  # noqa: E402
-from components.render import (  # noqa: E402
+from components.adapters.git_writer import push_files  # noqa: E402
+from components.common import yamlio  # noqa: E402
+from components.common.repofiles import RepoFile, RepoFiles  # noqa: E402
+from components.config.model import RawConfig, StackConfig, build_stack_config  # noqa: E402
+from components.flux_release import crd_rules, crds, manifests  # noqa: E402
+from components.flux_release.bootstrap import kustomization, sync_objects  # noqa: E402
+from components.flux_release.install_objects import install_objects  # noqa: E402
+from components.render import pipeline  # noqa: E402
+from components.render.renderers import (  # noqa: E402
     KUSTOMIZE_CONFIG_API,
     SOURCES_DIR,
     flux_kustomization,
@@ -58,7 +61,6 @@ from components.render import (  # noqa: E402
     notification_alert,
     notification_provider,
 )
-from components.repofiles import RepoFile, RepoFiles  # noqa: E402
 
 FLUX_VERSION = "v2.9.4"
 SECRETS = frozenset({"slackWebhookUrl", "slackErrorsWebhookUrl"})
@@ -295,7 +297,7 @@ def floor_inputs(
     project: dict[str, Any], i: int, mirror: Path
 ) -> tuple[StackConfig, dict[str, list[Any]]]:
     cfg = build_stack_config(raw_config(project, i))
-    manifest = flux_manifests.load_install_manifest(cfg.settings.flux, PROJECT_DIR, mirror)
+    manifest = manifests.load_install_manifest(cfg.settings.flux, PROJECT_DIR, mirror)
     install = _install_docs(manifest, cfg)
     scaffolds = pipeline.load_template(PROJECT_DIR).render(
         {"cluster": cfg.cluster, "flux_version": cfg.settings.flux.version}
@@ -306,7 +308,7 @@ def floor_inputs(
 _INSTALL: dict[str, list[dict[str, Any]]] = {}
 
 
-def _install_docs(manifest: flux_manifests.InstallManifest, cfg: StackConfig) -> list[Any]:
+def _install_docs(manifest: manifests.InstallManifest, cfg: StackConfig) -> list[Any]:
     key = manifest.sha256 + cfg.settings.flux.model_dump_json()
     if key not in _INSTALL:
         _INSTALL[key] = install_objects(manifest, cfg.settings.flux)
@@ -404,7 +406,7 @@ def counting() -> Iterator[dict[str, int]]:
     counts["install manifest serialisations"] = 0
     counts["install manifest re-parses (validate_files)"] = 0
     originals = (
-        flux_manifests._parse,
+        manifests._parse,
         crds._compile,
         crds._compile_crd,
         yamlio.dump_all_flux,
@@ -438,7 +440,7 @@ def counting() -> Iterator[dict[str, int]]:
             counts["install manifest re-parses (validate_files)"] += 1
         return originals[4](text)
 
-    flux_manifests._parse = functools_cache(parse)  # type: ignore[assignment]
+    manifests._parse = functools_cache(parse)  # type: ignore[assignment]
     crds._compile = compile_  # type: ignore[assignment]
     crds._compile_crd = compile_crd  # type: ignore[assignment]
     yamlio.dump_all_flux = dump_all  # type: ignore[assignment]
@@ -448,7 +450,7 @@ def counting() -> Iterator[dict[str, int]]:
         yield counts
     finally:
         (
-            flux_manifests._parse,
+            manifests._parse,
             crds._compile,
             crds._compile_crd,
             yamlio.dump_all_flux,
@@ -465,7 +467,7 @@ def functools_cache(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def child_manifest(mirror: Path) -> dict[str, Any]:
     """In a fresh process: each step of the install manifest's life, first call then cached."""
-    from components.flux_system import render_flux_system
+    from components.flux_release.bootstrap import render_flux_system
 
     out: dict[str, Any] = {}
     project = fleet_project(5)
@@ -475,7 +477,7 @@ def child_manifest(mirror: Path) -> dict[str, Any]:
     def steps() -> dict[str, float]:
         t: dict[str, float] = {}
         s = time.perf_counter()
-        m = flux_manifests.load_install_manifest(flux, PROJECT_DIR, mirror)
+        m = manifests.load_install_manifest(flux, PROJECT_DIR, mirror)
         t["read the file"] = time.perf_counter() - s
         s = time.perf_counter()
         m.documents  # noqa: B018

@@ -1,4 +1,4 @@
-"""ClusterStack: everything one stack (one cluster) manages, in the order of DESIGN.md.
+"""ClusterStack: everything one stack (one cluster) manages, in this order:
 
     commit to Git -> namespace, CRDs, controllers -> sync Secret -> GitRepository and
     Kustomization `flux-system` -> notification Secrets
@@ -18,14 +18,14 @@ from typing import Any
 
 import pulumi
 
+from components.common.flux import FLUX_NAMESPACE
 from components.flux_install import FluxInstall, FluxInstallArgs
-from components.flux_install_objects import selected_components
+from components.flux_release.install_objects import selected_components
 from components.flux_sync import FluxSync, FluxSyncArgs
 from components.flux_uninstall import FluxUninstall, FluxUninstallArgs
 from components.git_resource import GitOpsFiles, GitOpsFilesArgs
 from components.notification_secrets import NotificationSecrets, NotificationSecretsArgs
-from components.pipeline import StackRender, objects_of
-from components.render import FLUX_NAMESPACE
+from components.render.pipeline import StackRender, objects_of
 from components.stack_secrets import StackSecrets
 
 

@@ -25,7 +25,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.config import GitSettings
+from components.common.flux import FLUX_NAMESPACE
+from components.config.model import GitSettings
 from components.deploy_key import DeployKey, public_key_of
 from components.flux_install import FluxInstall
 from components.kube_resources import forced_metadata, kube_resource, resource_name
@@ -52,6 +53,35 @@ def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
+def _checked_secret_ref(args: FluxSyncArgs) -> str | None:
+    """The rendered GitRepository's `secretRef` name, once the objects match the settings."""
+    repo, ks = args.git_repository, args.kustomization
+    if repo.get("kind") != "GitRepository" or ks.get("kind") != "Kustomization":
+        raise ValueError("FluxSync needs the GitRepository and the Kustomization of gotk-sync")
+    if repo.get("spec", {}).get("url") != args.git.url:
+        raise ValueError(
+            f"the rendered GitRepository clones {repo.get('spec', {}).get('url')!r}, "
+            f"but git.url is {args.git.url!r}"
+        )
+    name = (repo.get("spec", {}).get("secretRef") or {}).get("name")
+    return str(name) if name else None
+
+
+def _ssh_data(
+    private: pulumi.Output[str], public_key: pulumi.Output[str], known_hosts: str
+) -> pulumi.Output[dict[str, str]]:
+    """The keys source-controller reads for an ssh:// URL, as a secret."""
+    return pulumi.Output.secret(
+        pulumi.Output.all(private, public_key).apply(
+            lambda kv: {
+                "identity": _b64(kv[0]),
+                "identity.pub": _b64(kv[1]),
+                "known_hosts": _b64(known_hosts),
+            }
+        )
+    )
+
+
 class FluxSync(pulumi.ComponentResource):
     """Points Flux at the GitOps repository: credentials Secret, GitRepository, Kustomization."""
 
@@ -65,63 +95,15 @@ class FluxSync(pulumi.ComponentResource):
     ) -> None:
         super().__init__("flux-gitops:flux_sync:FluxSync", name, None, opts)
         repo, ks = args.git_repository, args.kustomization
-        if repo.get("kind") != "GitRepository" or ks.get("kind") != "Kustomization":
-            raise ValueError("FluxSync needs the GitRepository and the Kustomization of gotk-sync")
-        if repo.get("spec", {}).get("url") != args.git.url:
-            raise ValueError(
-                f"the rendered GitRepository clones {repo.get('spec', {}).get('url')!r}, "
-                f"but git.url is {args.git.url!r}"
-            )
-        namespace = str(repo["metadata"].get("namespace", "flux-system"))
-        secret_ref = (repo.get("spec", {}).get("secretRef") or {}).get("name")
-        install = args.install.resources
-
+        secret_ref = _checked_secret_ref(args)
         self.deploy_key: DeployKey | None = None
-        data: pulumi.Output[dict[str, str]] | None = None
-        public_key: pulumi.Output[str] = pulumi.Output.from_input("")
-        # The config layer (components.config, `_cross_checks`) has refused a missing
-        # knownHosts or gitToken with the key named; here they are invariants.
-        if args.git.url.startswith("ssh://"):
-            if not args.git.known_hosts:
-                raise ValueError("an ssh:// URL needs git.knownHosts (checked by the config layer)")
-            if not secret_ref:
-                raise ValueError("the rendered GitRepository has no secretRef for its ssh:// URL")
-            if args.ssh_private_key is not None:
-                private = pulumi.Output.secret(args.ssh_private_key)
-                public_key = pulumi.Output.unsecret(private.apply(public_key_of))
-            else:
-                self.deploy_key = DeployKey(
-                    f"{name}-deploy-key",
-                    {"url": args.git.url, "rotation": str(args.deploy_key_rotation)},
-                    pulumi.ResourceOptions(parent=self),
-                )
-                private = pulumi.Output.secret(self.deploy_key.private_key)
-                public_key = pulumi.Output.unsecret(self.deploy_key.public_key)
-            known_hosts = args.git.known_hosts
-            data = pulumi.Output.secret(
-                pulumi.Output.all(private, public_key).apply(
-                    lambda kv: {
-                        "identity": _b64(kv[0]),
-                        "identity.pub": _b64(kv[1]),
-                        "known_hosts": _b64(known_hosts),
-                    }
-                )
-            )
-        elif args.token is not None:
-            username = args.git.username
-            data = pulumi.Output.secret(
-                pulumi.Output.from_input(args.token).apply(
-                    lambda token: {"username": _b64(username), "password": _b64(token)}
-                )
-            )
-        elif secret_ref:
-            raise ValueError(
-                f"{args.git.url} needs the gitToken secret (checked by the config layer)"
-            )
+        data, public_key = self._credentials(name, args, secret_ref)
 
+        install = args.install.resources
         after: list[pulumi.Resource] = list(install)
         self.secret: k8s.core.v1.Secret | None = None
         if data is not None and secret_ref:
+            namespace = str(repo["metadata"].get("namespace", FLUX_NAMESPACE))
             self.secret = k8s.core.v1.Secret(
                 f"{name}-secret-{namespace}-{secret_ref}",
                 metadata=forced_metadata(
@@ -157,6 +139,40 @@ class FluxSync(pulumi.ComponentResource):
                 "kustomizationName": self.kustomization_name,
             }
         )
+
+    def _credentials(
+        self, name: str, args: FluxSyncArgs, secret_ref: str | None
+    ) -> tuple[pulumi.Output[dict[str, str]] | None, pulumi.Output[str]]:
+        """The Secret's data (None: no Secret) and the public key to export ("" for https)."""
+        # The config layer (components.config.model, `_cross_checks`) has refused a missing
+        # knownHosts or gitToken with the key named; here they are invariants.
+        git = args.git
+        if git.url.startswith("ssh://"):
+            if not git.known_hosts:
+                raise ValueError("an ssh:// URL needs git.knownHosts (checked by the config layer)")
+            if not secret_ref:
+                raise ValueError("the rendered GitRepository has no secretRef for its ssh:// URL")
+            if args.ssh_private_key is not None:
+                private = pulumi.Output.secret(args.ssh_private_key)
+                public_key = pulumi.Output.unsecret(private.apply(public_key_of))
+            else:
+                self.deploy_key = DeployKey(
+                    f"{name}-deploy-key",
+                    {"url": git.url, "rotation": str(args.deploy_key_rotation)},
+                    pulumi.ResourceOptions(parent=self),
+                )
+                private = pulumi.Output.secret(self.deploy_key.private_key)
+                public_key = pulumi.Output.unsecret(self.deploy_key.public_key)
+            return _ssh_data(private, public_key, git.known_hosts), public_key
+        if args.token is not None:
+            username = git.username
+            data = pulumi.Output.from_input(args.token).apply(
+                lambda token: {"username": _b64(username), "password": _b64(token)}
+            )
+            return pulumi.Output.secret(data), pulumi.Output.from_input("")
+        if secret_ref:
+            raise ValueError(f"{git.url} needs the gitToken secret (checked by the config layer)")
+        return None, pulumi.Output.from_input("")
 
     @property
     def resources(self) -> list[pulumi.Resource]:

@@ -1,6 +1,6 @@
 """`GitOpsFiles`: a Pulumi dynamic resource that owns one stack's files in the GitOps repository.
 
-The provider calls `components.git_writer` for every operation:
+The provider calls `components.adapters.git_writer` for every operation:
 
 - create / update push the files (one commit, or none when the repository is up to date);
   update also removes managed files the stack no longer renders;
@@ -37,16 +37,17 @@ import pulumi
 import pulumi.dynamic as dyn
 from pulumi.runtime import rpc
 
-from components.repofiles import RepoFile, RepoFiles
+from components.common.git_refs import DEFAULT_AUTHOR
+from components.common.repofiles import RepoFile, RepoFiles
 
 if TYPE_CHECKING:
     # types only: the dynamic provider's process (which imports this module to unpickle the
     # provider, twice per `pulumi up`) needs neither the config models nor GitPython up front
-    from components.config import GitSettings
-    from components.git_writer import GitCredentials, PushResult
+    from components.adapters.git_writer import GitCredentials, PushResult
+    from components.config.model import GitSettings
 
 
-# `components.git_writer` is imported where the provider works, not at the top: the Pulumi
+# `components.adapters.git_writer` is imported where the provider works, not at the top: the Pulumi
 # program itself never touches Git, and GitPython is a noticeable part of every preview's start.
 
 SECRET_INPUTS = ("ssh_private_key", "token")
@@ -133,7 +134,7 @@ def _files(props: Mapping[str, Any]) -> RepoFiles:
 
 
 def _credentials(props: Mapping[str, Any]) -> GitCredentials:
-    from components.git_writer import GitCredentials
+    from components.adapters.git_writer import GitCredentials
 
     return GitCredentials(
         ssh_private_key=_plain(props.get("ssh_private_key")) or None,
@@ -143,15 +144,22 @@ def _credentials(props: Mapping[str, Any]) -> GitCredentials:
     )
 
 
+def _author(props: Mapping[str, Any]) -> tuple[str, str]:
+    return (
+        props.get("author_name") or DEFAULT_AUTHOR[0],
+        props.get("author_email") or DEFAULT_AUTHOR[1],
+    )
+
+
 def _push(props: Mapping[str, Any], remove: list[str] | None = None) -> PushResult:
-    from components.git_writer import push_files
+    from components.adapters.git_writer import push_files
 
     return push_files(
         props["repo_url"],
         props["branch"],
         _files(props),
         stack=props["stack"],
-        author=(props.get("author_name") or "flux-gitops", props.get("author_email") or ""),
+        author=_author(props),
         message=props.get("message_prefix") or None,
         push_mode=props.get("push_mode") or "direct",
         create_branch=bool(props.get("create_branch")),
@@ -256,7 +264,7 @@ class GitOpsFilesProvider(dyn.ResourceProvider):
         return dyn.UpdateResult(_outs(news, result, olds.get("commit_id")))
 
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
-        from components.git_writer import read_state
+        from components.adapters.git_writer import read_state
 
         outs = {k: v for k, v in props.items() if k != "__provider"}
         if props.get("state_format") != STATE_FORMAT:
@@ -296,14 +304,14 @@ class GitOpsFilesProvider(dyn.ResourceProvider):
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         if not props.get("delete_files"):
             return
-        from components.git_writer import delete_files
+        from components.adapters.git_writer import delete_files
 
         delete_files(
             props["repo_url"],
             props["branch"],
             sorted(_plain(props.get("managed")) or {}),
             stack=props["stack"],
-            author=(props.get("author_name") or "flux-gitops", props.get("author_email") or ""),
+            author=_author(props),
             message=props.get("message_prefix") or None,
             push_mode=props.get("push_mode") or "direct",
             credentials=_credentials(props),
@@ -320,8 +328,8 @@ class GitOpsFilesArgs:
     managed: pulumi.Input[Mapping[str, str]]
     fleet: pulumi.Input[Mapping[str, str]]
     scaffolds: pulumi.Input[Mapping[str, Mapping[str, str]]]  # {path: {content, guard}}
-    author_name: pulumi.Input[str] = "flux-gitops"
-    author_email: pulumi.Input[str] = "flux-gitops@noreply.invalid"
+    author_name: pulumi.Input[str] = DEFAULT_AUTHOR[0]
+    author_email: pulumi.Input[str] = DEFAULT_AUTHOR[1]
     message_prefix: pulumi.Input[str] = ""
     push_mode: pulumi.Input[str] = "direct"
     create_branch: pulumi.Input[bool] = False
@@ -345,12 +353,12 @@ class GitOpsFilesArgs:
             repo_url=settings.push_url or settings.url,
             branch=settings.branch,
             stack=stack,
-            managed=files.of_kind("managed"),
-            fleet=files.of_kind("fleet"),
+            managed=files.owned_by("managed"),
+            fleet=files.owned_by("fleet"),
             scaffolds={
                 p: {"content": f.content, "guard": f.guard}
                 for p, f in files.items()
-                if f.kind == "scaffold"
+                if f.owner == "scaffold"
             },
             author_name=settings.author.name,
             author_email=settings.author.email,

@@ -10,9 +10,9 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.config import PROJECT, StackConfig
-from components.config_sources import stack_file_name
-from components.errors import ConfigError, Problem
+from components.common.errors import ConfigError, Problem
+from components.config.model import PROJECT, StackConfig
+from components.config.stack_names import stack_file_name
 
 
 def cluster_provider(config: StackConfig, kubeconfig: pulumi.Output[str] | None) -> k8s.Provider:

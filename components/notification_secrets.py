@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.config import NotificationProvider
+from components.common.flux import FLUX_NAMESPACE
+from components.config.model import NotificationProvider
 from components.kube_resources import forced_metadata
-from components.render import FLUX_NAMESPACE
 
 
 @dataclass(frozen=True)

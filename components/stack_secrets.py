@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.config import PROJECT, StackConfig
+from components.config.model import PROJECT, StackConfig
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class StackSecrets:
 def read_stack_secrets(config: StackConfig) -> StackSecrets:
     """Read every secret the stack uses, as Pulumi secrets.
 
-    A missing one has been refused already by the config layer (`components.config`), which
+    A missing one has been refused already by the config layer (`components.config.model`), which
     knows from the engine which secrets are set; a gap here is a programming error.
     """
     bag = pulumi.Config(PROJECT)

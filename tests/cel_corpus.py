@@ -11,7 +11,7 @@ Two corpora, each a list of `Case`s with the offline verdict the author expects:
   defaults, doubles, timestamps, `self` in list items and map values, metadata, fieldPath,
   messageExpression, a rule whose evaluation fails, a transition rule).
 
-`tests/test_crd_rules.py` checks the offline verdicts; `tests/integration/test_cel_rules.py`
+`tests/flux_release/test_crd_rules.py` checks the offline verdicts; `tests/integration/test_cel_rules.py`
 checks that kube-apiserver 1.34 gives the same verdict for every object.
 """
 

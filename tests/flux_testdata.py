@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from components.config import FluxSettings
-from components.flux_manifests import InstallManifest
+from components.config.model import FluxSettings
+from components.flux_release.manifests import InstallManifest
 
 PROJECT = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
-from components import yamlio
+from components.common import yamlio
 from components.flux_install import FluxInstall, FluxInstallArgs
 from components.kube_resources import PATCH_FORCE, kube_resource, resource_name
 from tests.flux_testdata import manifests_dir

@@ -11,11 +11,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from pulumi.runtime import rpc
 
-from components.config import FluxSettings, GitSettings
+from components.config.model import FluxSettings, GitSettings
 from components.deploy_key import generate_ed25519
 from components.flux_install import FluxInstall, FluxInstallArgs
+from components.flux_release.bootstrap import sync_objects
 from components.flux_sync import FluxSync, FluxSyncArgs
-from components.flux_system import sync_objects
 from components.flux_uninstall import FluxUninstall, FluxUninstallArgs
 from tests.flux_testdata import install_objects
 from tests.pulumi_harness import Recording, assert_never_plain, run

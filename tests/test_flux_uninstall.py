@@ -8,7 +8,8 @@ import pytest
 from pulumi.runtime import rpc
 
 from components import flux_uninstall
-from components.flux_uninstall import FluxUninstallProvider, is_flux_finalizer
+from components.adapters.uninstall import UninstallReport, is_flux_finalizer
+from components.flux_uninstall import FluxUninstallProvider
 
 PROPS = {
     "namespace": "flux-system",
@@ -38,9 +39,9 @@ def test_never_replaced_so_an_up_never_uninstalls() -> None:
 def test_delete_prepares_only_and_unwraps_the_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[dict[str, Any]] = []
 
-    def fake(kubeconfig: Any, **kwargs: Any) -> flux_uninstall.UninstallReport:
+    def fake(kubeconfig: Any, **kwargs: Any) -> UninstallReport:
         calls.append({"kubeconfig": kubeconfig, **kwargs})
-        return flux_uninstall.UninstallReport()
+        return UninstallReport()
 
     monkeypatch.setattr(flux_uninstall, "uninstall_flux", fake)
     FluxUninstallProvider().delete("id", dict(PROPS))
@@ -67,23 +68,3 @@ def test_delete_prepares_only_and_unwraps_the_secret(monkeypatch: pytest.MonkeyP
 )
 def test_flux_finalizers(name: str, flux: bool) -> None:
     assert is_flux_finalizer(name) is flux
-
-
-def test_kubeconfig_text_is_loaded_in_memory(
-    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    pytest.importorskip("kubernetes")
-    text = (
-        "apiVersion: v1\nkind: Config\n"
-        "clusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:1'}\n"
-        "users:\n- name: u\n  user: {token: t0k}\n"
-        "contexts:\n- name: x\n  context: {cluster: c, user: u}\n"
-        "current-context: x\n"
-    )
-    monkeypatch.chdir(tmp_path)
-    api = flux_uninstall.api_client(text)
-    assert api.configuration.host == "https://127.0.0.1:1"
-    path = tmp_path / "kubeconfig"
-    path.write_text(text)
-    assert flux_uninstall.api_client(str(path)).configuration.host == "https://127.0.0.1:1"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["kubeconfig"]

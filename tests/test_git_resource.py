@@ -14,7 +14,8 @@ import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime import rpc
 
-from components.config import GitSettings
+from components.common.repofiles import RepoFile, RepoFiles
+from components.config.model import GitSettings
 from components.git_resource import (
     STATE_FORMAT,
     GitOpsFiles,
@@ -23,7 +24,6 @@ from components.git_resource import (
     digest,
     planned_changes,
 )
-from components.repofiles import RepoFile, RepoFiles
 
 FAKE_KEY = (
     "-----BEGIN OPENSSH PRIVATE KEY-----\n"

@@ -32,8 +32,8 @@ from typing import Any, Literal
 import pytest
 import yaml
 
-from components.cli import main
-from components.errors import MAX_MESSAGE, ConfigError, FluxGitopsError
+from components.cli.main import main
+from components.common.errors import MAX_MESSAGE, ConfigError, FluxGitopsError
 from tests.conftest import GOLDEN_DIR, PROJECT_DIR
 
 # Secrets the corpus hides in its input: none may ever come out.
@@ -1745,8 +1745,8 @@ def _run_engine(env: Env, stack_name: str) -> tuple[int, str, str]:
     """The Pulumi program's way in (`__main__.py`): the engine's config, then the render."""
     from pulumi.runtime import config as runtime_config
 
-    from components.config_sources import load_engine_config
-    from components.pipeline import render_config
+    from components.engine_config import load_engine_config
+    from components.render.pipeline import render_config
     from tests.pulumi_harness import engine_config
 
     secrets = {"slackWebhookUrl": "x", "slackErrorsWebhookUrl": "y", "kubeconfig": "z"}

@@ -8,8 +8,8 @@ import pulumi
 import pytest
 from pulumi.runtime import rpc
 
-from components.config import NotificationProvider, RawConfig, StackConfig, build_stack_config
-from components.errors import ConfigError
+from components.common.errors import ConfigError
+from components.config.model import NotificationProvider, RawConfig, StackConfig, build_stack_config
 from components.kube_provider import cluster_provider
 from components.notification_secrets import NotificationSecrets, NotificationSecretsArgs
 from tests.pulumi_harness import assert_never_plain, run

@@ -18,8 +18,8 @@ import pytest
 import yaml
 from pulumi.runtime import config as runtime_config
 
-from components import yamlio
-from components.cli import main as fluxboot
+from components.cli.main import main as fluxboot
+from components.common import yamlio
 from tests.conftest import GOLDEN_DIR, PROJECT_DIR
 from tests.pulumi_harness import Recording, assert_never_plain, engine_config, run
 
@@ -264,7 +264,7 @@ def test_credentials_in_the_url_fail_the_program_with_the_cli_line(
 def test_an_error_that_escapes_its_source_is_one_line_not_a_traceback(
     program: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from components import pipeline
+    from components.render import pipeline
 
     def disk_full(*_args: Any, **_kwargs: Any) -> Any:
         raise OSError(28, "No space left on device", "/cache/flux/v2.9.4/install.yaml")

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.cli import main as fluxboot
+from components.cli.main import main as fluxboot
 from tests.e2e.conftest import Cluster, Timeline
 from tests.e2e.flux_world import (
     Chart,

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from components import yamlio
-from components.cli import main as fluxboot
-from components.config import RawConfig, build_stack_config
-from components.config_sources import load_stack_config
-from components.pipeline import render_config
+from components.cli.main import main as fluxboot
+from components.common import yamlio
+from components.config.model import RawConfig, build_stack_config
+from components.config.stack_files import load_stack_config
+from components.render.pipeline import render_config
 from tests.conftest import PROJECT_DIR
 from tests.e2e import oracle
 from tests.e2e.toolchain import toolchain

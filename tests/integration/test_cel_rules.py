@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from components.crds import CrdSchemas, for_manifest
-from components.server_dry_run import ServerDryRun
+from components.adapters.server_dry_run import ServerDryRun
+from components.flux_release.crds import CrdSchemas, for_manifest
 from tests import cel_corpus
 from tests.e2e.control_plane import LocalControlPlane
 from tests.flux_testdata import install_objects, manifest

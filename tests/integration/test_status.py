@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.cli import main
+from components.cli.main import main
 from tests.e2e.control_plane import LocalControlPlane
 from tests.flux_testdata import install_objects
 

@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 from pulumi.runtime import rpc
 
-from components.flux_uninstall import FluxUninstallProvider, uninstall_flux
+from components.adapters.uninstall import uninstall_flux
+from components.flux_uninstall import FluxUninstallProvider
 
 pytestmark = pytest.mark.integration
 

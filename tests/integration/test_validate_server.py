@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from components.cli import main
+from components.cli.main import main
 from tests.conftest import GOLDEN_DIR, PROJECT_DIR
 from tests.e2e.control_plane import LocalControlPlane
 from tests.flux_testdata import install_objects, manifests_dir
 from tests.integration.test_cel_rules import _install
-from tests.test_repo_validate import edit, first
+from tests.repo_check.test_validate import edit, first
 
 pytestmark = pytest.mark.integration
 

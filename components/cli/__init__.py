@@ -1,0 +1,1 @@
+"""`fluxboot`: argument parsing and printing; the work is done by the layers below."""

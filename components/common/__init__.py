@@ -1,0 +1,1 @@
+"""Shared by every layer, engine-free: errors, YAML I/O, Kubernetes names, URLs, the repository file set."""

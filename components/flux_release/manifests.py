@@ -1,0 +1,256 @@
+"""Where the Flux install manifest of a release comes from.
+
+Order of lookup for `flux.version` (first hit wins):
+1. `flux.manifestsPath` from the stack config (air-gapped clusters), relative to the project;
+   nothing else is tried when it is set, and nothing is downloaded;
+2. a local mirror directory laid out as `<dir>/<version>/gotk-components.yaml` or
+   `<dir>/<version>/install.yaml` (`--manifests-dir` or the `FLUXBOOT_MANIFESTS_DIR` environment
+   variable);
+3. the user cache, `$XDG_CACHE_HOME/flux-gitops/flux/<version>/install.yaml`;
+4. a download of the release's published install manifest,
+   `https://github.com/fluxcd/flux2/releases/download/<version>/install.yaml`
+   (or the `FLUXBOOT_MANIFESTS_URL` template, for a mirror), stored atomically in the cache.
+
+When `flux.manifestsSha256` is set, the text must have that digest, wherever it came from; a
+download that does not match is rejected before anything is written to the cache.
+
+What the two kinds of file contain (fluxcd/flux2 `.github/workflows/release.yaml`,
+`pkg/manifestgen/install`): the release asset `install.yaml` is `kustomize build
+manifests/install`, i.e. every controller (the image controllers and source-watcher included),
+the network policies and RBAC, without `flux install`'s customisation: RBAC names have no
+`-flux-system` suffix, there is no `app.kubernetes.io/version` label, no `nodeSelector`, and the
+controllers' `--events-addr` names the namespace literally. A `gotk-components.yaml` is
+`flux install --export` output, where all of that is applied. Either form is accepted here;
+`components.flux_release.install_objects` turns both into what `flux install` would produce.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from components.common import yamlio
+from components.common.errors import ManifestError, quote
+from components.common.textfiles import UnreadableFileError, read_text
+from components.config.model import FluxSettings
+
+MIRROR_ENV = "FLUXBOOT_MANIFESTS_DIR"
+URL_ENV = "FLUXBOOT_MANIFESTS_URL"
+# The release asset every fluxcd/flux2 release publishes (with its digest in the release's
+# `flux_<version>_checksums.txt`, so `flux.manifestsSha256` can be taken from there).
+DEFAULT_URL_TEMPLATE = "https://github.com/fluxcd/flux2/releases/download/{version}/install.yaml"
+DOWNLOAD_TIMEOUT = 60.0  # seconds, per connect/read; the asset is about 1 MB
+MAX_MANIFEST_BYTES = 32 * 1024 * 1024
+_VERSION_KEY = "flux-gitops:flux.version"
+_SHA_KEY = "flux-gitops:flux.manifestsSha256"
+
+
+@dataclass(frozen=True)
+class InstallManifest:
+    """The install manifest text of one Flux release, and where it was found."""
+
+    version: str
+    text: str
+    origin: str
+
+    @functools.cached_property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+    @functools.cached_property
+    def documents(self) -> list[dict[str, Any]]:
+        """The parsed objects (parsed once per manifest, however often they are asked for)."""
+        return _parse(self.text, self.origin)
+
+
+@functools.lru_cache(maxsize=16)
+def _parse(text: str, origin: str) -> list[dict[str, Any]]:
+    try:
+        docs = yamlio.load_all_fast(text)  # ~1 MB of YAML: libyaml parses it ~9x faster
+    except Exception as err:
+        raise ManifestError(
+            f"{origin}: not a YAML install manifest: {yamlio.one_line(err)}"
+        ) from None
+    if not docs or not all(isinstance(d, dict) and "kind" in d for d in docs):
+        raise ManifestError(f"{origin}: not a Kubernetes install manifest")
+    return docs
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "flux-gitops" / "flux"
+
+
+def manifests_url(version: str, url_template: str | None = None) -> str:
+    """The URL the install manifest of `version` is downloaded from.
+
+    `url_template` (else `$FLUXBOOT_MANIFESTS_URL`, else the GitHub release asset) must contain
+    `{version}`, like `https://mirror.example.com/flux2/{version}/install.yaml`.
+    """
+    template = url_template or os.environ.get(URL_ENV) or DEFAULT_URL_TEMPLATE
+    if "{version}" not in template:
+        raise ManifestError(
+            f"{URL_ENV}: {quote(template)} has no {{version}} placeholder; write it like "
+            "https://mirror.example.com/flux2/{version}/install.yaml"
+        )
+    return template.replace("{version}", version)
+
+
+def _candidates(
+    flux: FluxSettings, project_dir: Path, mirror_dir: Path | None
+) -> list[tuple[Path, str]]:
+    found: list[tuple[Path, str]] = []
+    # A mirror that was named but is not there is an error, never skipped: falling through to
+    # the cache or a download would hide the mistake behind a download failure.
+    if mirror_dir is not None and not mirror_dir.is_dir():
+        raise ManifestError(
+            f"--manifests-dir {mirror_dir}: no such directory (a mirror of install manifests, "
+            "laid out <dir>/<version>/gotk-components.yaml)"
+        )
+    from_env = os.environ.get(MIRROR_ENV)
+    if mirror_dir is None and from_env and not Path(from_env).is_dir():
+        raise ManifestError(
+            f"{MIRROR_ENV}={from_env}: no such directory (a mirror of install manifests, "
+            "laid out <dir>/<version>/gotk-components.yaml)"
+        )
+    if flux.manifests_path:
+        found.append((project_dir / flux.manifests_path, "flux-gitops:flux.manifestsPath"))
+        return found
+    mirror = mirror_dir or (Path(from_env) if from_env else None)
+    if mirror is not None:
+        # either form: `flux install --export` output, or the release asset
+        found.append((mirror / flux.version / "gotk-components.yaml", "manifests mirror"))
+        found.append((mirror / flux.version / "install.yaml", "manifests mirror"))
+    found.append((_cache_file(flux.version), "cache"))
+    return found
+
+
+def _key_of(what: str) -> str:
+    """The config key a candidate comes from, as a message prefix ("" for the mirror)."""
+    return f"{what}: " if what.startswith("flux-gitops:") else ""
+
+
+def _cache_file(version: str) -> Path:
+    return cache_dir() / version / "install.yaml"
+
+
+def load_install_manifest(
+    flux: FluxSettings,
+    project_dir: Path,
+    mirror_dir: Path | None = None,
+    *,
+    download: bool = True,
+    url_template: str | None = None,
+    timeout: float = DOWNLOAD_TIMEOUT,
+) -> InstallManifest:
+    """The install manifest of `flux.version`, verified against `flux.manifestsSha256` if pinned.
+
+    Local files first (see the module docstring); then, unless `download` is false or
+    `flux.manifestsPath` is set, the release asset is downloaded into the cache.
+    """
+    tried = []
+    for path, what in _candidates(flux, project_dir, mirror_dir):
+        tried.append(f"{path} ({what})")
+        if not path.is_file():
+            if what.startswith("flux-gitops:"):
+                raise ManifestError(f"{what}: {path} does not exist or is not a file")
+            continue
+        try:
+            text = read_text(path, str(path), MAX_MANIFEST_BYTES)
+        except UnreadableFileError as err:
+            if what == "cache":
+                continue  # a damaged cache entry: fetch it again
+            raise ManifestError(f"{_key_of(what)}{err}") from None
+        manifest = InstallManifest(flux.version, text, str(path))
+        if flux.manifests_sha256 and manifest.sha256 != flux.manifests_sha256:
+            if what == "cache":
+                # A cache entry written before the pin (or damaged): fetch it again.
+                continue
+            raise ManifestError(
+                f"{_SHA_KEY}: {path} has sha256 {manifest.sha256}, "
+                f"not the pinned {flux.manifests_sha256}"
+            )
+        return manifest
+    if download:
+        try:
+            return download_install_manifest(flux, url_template=url_template, timeout=timeout)
+        except ManifestError as err:
+            # say where it was looked for first, so a mirror without this version is no mystery
+            raise ManifestError(f"{err} (looked first in: {'; '.join(tried)})") from None
+    raise ManifestError(
+        f"the install manifest of Flux {flux.version} is not available; looked in: "
+        + "; ".join(tried)
+    )
+
+
+def download_install_manifest(
+    flux: FluxSettings, *, url_template: str | None = None, timeout: float = DOWNLOAD_TIMEOUT
+) -> InstallManifest:
+    """Download the install manifest of `flux.version`, verify it, and store it in the cache.
+
+    Nothing is written unless the download is complete, parses as an install manifest and
+    matches `flux.manifestsSha256` (when pinned). The cache file is replaced atomically, so a
+    concurrent `pulumi preview` never reads half a file.
+    """
+    url = manifests_url(flux.version, url_template)
+    air_gapped = "set flux-gitops:flux.manifestsPath to a local copy for air-gapped use"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            body: bytes = response.read(MAX_MANIFEST_BYTES + 1)
+    except urllib.error.HTTPError as err:
+        if err.code == 404:
+            raise ManifestError(
+                f"{_VERSION_KEY}: {flux.version} has no published install manifest "
+                f"({url} answered 404); is it a Flux release? See "
+                "https://github.com/fluxcd/flux2/releases"
+            ) from None
+        raise ManifestError(
+            f"{_VERSION_KEY}: downloading the install manifest of {flux.version} from {url} "
+            f"failed: HTTP {err.code} {err.reason}"
+        ) from None
+    except (urllib.error.URLError, TimeoutError, OSError, ValueError) as err:
+        # ValueError: http.client.InvalidURL, for a FLUXBOOT_MANIFESTS_URL that is no URL
+        reason = getattr(err, "reason", err)
+        raise ManifestError(
+            f"{_VERSION_KEY}: cannot download the install manifest of {flux.version} from "
+            f"{url}: {reason}; check the network or {URL_ENV}, or {air_gapped}"
+        ) from None
+    if len(body) > MAX_MANIFEST_BYTES:
+        raise ManifestError(f"{_VERSION_KEY}: {url} is larger than {MAX_MANIFEST_BYTES} bytes")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ManifestError(f"{_VERSION_KEY}: {url} is not UTF-8 text") from None
+    manifest = InstallManifest(flux.version, text, url)
+    if flux.manifests_sha256 and manifest.sha256 != flux.manifests_sha256:
+        raise ManifestError(
+            f"{_SHA_KEY}: {url} has sha256 {manifest.sha256}, not the pinned "
+            f"{flux.manifests_sha256}; nothing was stored"
+        )
+    try:
+        manifest.documents  # noqa: B018 - parse now: an HTML error page must not be cached
+    except ManifestError as err:
+        raise ManifestError(f"{_VERSION_KEY}: {err}; nothing was stored") from None
+    _store(_cache_file(flux.version), text)
+    return manifest
+
+
+def _store(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

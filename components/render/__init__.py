@@ -1,0 +1,1 @@
+"""One stack from config to validated files in the GitOps repository."""

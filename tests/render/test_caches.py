@@ -1,0 +1,93 @@
+"""The per-process caches behind fleet rendering (bench/run.py) give what the uncached code gives.
+
+No timings here: only that a cache hit is the same text, that different inputs do not collide,
+that what callers get cannot change what the next caller gets, and that problems found in a
+cached file are still reported, under each file's own path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from components.common import yamlio
+from components.common.errors import ValidationError
+from components.common.repofiles import RepoFile, RepoFiles
+from components.config.model import GitSettings
+from components.flux_release import crds
+from components.flux_release.bootstrap import components_text, render_flux_system
+from components.flux_release.install_objects import header, install_objects
+from components.flux_release.manifests import InstallManifest
+from components.render.pipeline import render_stack, validate_files
+from components.render.renderers import render_sources
+from tests.conftest import PROJECT_DIR
+from tests.flux_testdata import manifest, manifests_dir, settings
+
+GIT = GitSettings.model_validate({"url": "ssh://git@example.com/fleet.git"})
+
+
+def test_gotk_components_cache_hit_is_the_uncached_text() -> None:
+    m, flux = manifest(), settings()
+    uncached = header(flux) + yamlio.dump_all_flux(install_objects(m, flux))
+    assert components_text(flux, m) == uncached
+    again = InstallManifest(m.version, m.text, "elsewhere")  # same bytes, other origin
+    assert components_text(flux, again) is components_text(flux, m)
+    (first, *_) = render_flux_system("a", flux, GIT, m)
+    (second, *_) = render_flux_system("b", flux, GIT, again)
+    assert first.content == second.content == uncached
+
+
+def test_gotk_components_cache_keys_on_the_flux_settings_and_the_manifest() -> None:
+    m = manifest()
+    plain = components_text(settings(), m)
+    tolerant = components_text(settings(tolerationKeys=["infra"]), m)
+    assert tolerant != plain and "key: infra" in tolerant
+    other = manifest("v2.8.8")
+    assert components_text(settings("v2.8.8"), other) != plain
+    # the objects handed out by install_objects are the caller's to change
+    install_objects(m, settings())[0]["metadata"]["name"] = "changed"
+    assert components_text(settings(), m) == plain
+
+
+def test_sources_are_the_callers_to_change(project: Path) -> None:
+    rendered = render_stack(project, "k8s-01", manifests_dir())
+    files = render_sources(rendered.config)
+    files.append(RepoFile("x.yaml", "", "fleet"))
+    files.clear()
+    again = render_sources(rendered.config)
+    assert {f.path for f in again} == {
+        p for p in rendered.files if p.startswith("core-apps/sources/")
+    }
+    assert all(rendered.files[f.path] == f for f in again)
+
+
+def test_validation_of_a_cached_text_still_fails_under_each_path() -> None:
+    schemas = crds.for_manifest(manifest())
+    bad = (
+        "---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\n"
+        "metadata: {name: x, namespace: flux-system}\nspec: {interval: soon, url: https://x}\n"
+    )
+    for path in ("a.yaml", "b/c.yaml", "a.yaml"):
+        with pytest.raises(ValidationError) as err:
+            validate_files(RepoFiles([RepoFile(path, bad, "managed")]), schemas, "v2.9.4")
+        assert str(err.value).startswith(f"{path}: HelmRepository flux-system/x: spec.interval")
+    with pytest.raises(ValidationError, match="not valid YAML"):  # (text from the template)
+        validate_files(RepoFiles([RepoFile("y.yaml", "a: [\n", "scaffold")]), schemas, "v")
+    # the same text against another release's schemas is checked again, not taken from the cache
+    assert crds.for_manifest(manifest("v2.8.8")) is not schemas
+
+
+def test_fast_strict_loader_is_the_strict_loader() -> None:
+    text = manifest().text
+    assert yamlio.load_all_fast(text) == yamlio.load_all(text)
+    with pytest.raises(Exception, match="duplicate key 'a'"):
+        yamlio.load_all_fast("a: 1\na: 2\n")
+
+
+def test_fleet_render_is_byte_identical_to_the_golden_files() -> None:
+    for stack in ("k8s-01", "k8s-02", "k8s-01"):  # the second k8s-01 comes from warm caches
+        files = render_stack(PROJECT_DIR, stack, manifests_dir()).files
+        golden = PROJECT_DIR / "tests" / "golden" / stack
+        for path, f in files.items():
+            assert f.content == (golden / path).read_text(), path
