@@ -7,7 +7,7 @@ BIN     = $(VENV)/bin
 SHARED_FLUX := $(wildcard ../shared/flux)
 export FLUXBOOT_MANIFESTS_DIR ?= $(SHARED_FLUX)
 
-.PHONY: quickstart test lint setup clean bench toolchain e2e
+.PHONY: quickstart test lint setup clean bench toolchain e2e ci-local
 
 $(BIN)/fluxboot: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,9 +36,10 @@ lint: setup
 	$(BIN)/mypy
 
 ## Lint, type-check and run the whole test suite: unit, Git, integration and the real-engine
-## end-to-end tests (the toolchain below is built first where Go is installed).
+## end-to-end tests (the toolchain below is built first where Go is installed). PYTEST_ARGS
+## narrows it (the local run of the CI pipeline's `test` job sets it: README, "Preview in CI").
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Build the real-engine toolchain from Go modules into ~/.cache/flux-gitops/toolchain/ (cached
 ## by its pins: seconds when built; the first build is long). Prints the bin directory.
@@ -49,6 +50,12 @@ toolchain:
 ## destroy against local Kubernetes 1.34 control planes).
 e2e: setup toolchain
 	$(BIN)/python -m pytest -m "e2e or integration" $(PYTEST_ARGS)
+
+## Run the CI templates on this machine: the GitLab merge-request and default-branch pipelines
+## with gitlab-ci-local (shell executor, toolchain on PATH, a local control plane and backend),
+## actionlint and one job of the GitHub workflow's matrix (README, "Preview in CI").
+ci-local: setup toolchain
+	$(BIN)/python -m pytest tests/e2e/test_ci_pipelines.py $(PYTEST_ARGS)
 
 ## What a stack and a fleet cost (README, "Performance"); not part of `make test`.
 bench: setup

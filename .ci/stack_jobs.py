@@ -4,18 +4,26 @@
     python3 .ci/stack_jobs.py gitlab preview > stacks.yml   # GitLab child pipeline: preview per stack
     python3 .ci/stack_jobs.py gitlab up > stacks.yml        # ... or a manual `pulumi up` per stack
     python3 .ci/stack_jobs.py github                        # JSON list of stacks for a matrix
+    python3 .ci/stack_jobs.py pulumi-version                # the Pulumi CLI version the jobs install
 
 Each job first runs `fluxboot render STACK --list`, so a stack whose config does not validate
-fails with the config error (one line per problem), not with a Pulumi traceback.
+fails with the config error (one line per problem), not with a Pulumi traceback. The Pulumi CLI
+is the release the program is tested with: the one pyproject.toml pins the Python SDK to.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# What Pulumi accepts as a stack name. A stack name ends up in YAML (GitLab) and in a matrix
+# (GitHub), and a stack file can come from a merge request: anything else is refused, never quoted.
+STACK_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 JOB = """\
 {mode}:{stack}:
@@ -35,18 +43,43 @@ stages: [{mode}]
   stage: {mode}
   image: python:3.11
   variables:
+    # the Pulumi CLI the program is tested with (pyproject.toml pins the Python SDK to it)
+    PULUMI_VERSION: "{pulumi_version}"
     PULUMI_SKIP_UPDATE_CHECK: "true"
   before_script:
-    - apt-get update -qq && apt-get install -y -qq make git > /dev/null
-    - curl -fsSL https://get.pulumi.com | sh
-    - export PATH="$HOME/.pulumi/bin:$PATH"
+    # make and git: python:3.11 has them; installed only where missing
+    - command -v make > /dev/null && command -v git > /dev/null || {{ apt-get update -qq && apt-get install -y -qq make git > /dev/null; }}
+    # that CLI: the runner's own when it is exactly that release, else the official installer's
+    - |
+      if [ "$(pulumi version 2> /dev/null)" != "v$PULUMI_VERSION" ]; then
+        curl -fsSL https://get.pulumi.com | sh -s -- --version "$PULUMI_VERSION"
+        export PATH="$HOME/.pulumi/bin:$PATH"
+      fi
+    - pulumi version
     # PULUMI_BACKEND_URL / PULUMI_ACCESS_TOKEN and PULUMI_CONFIG_PASSPHRASE come from CI variables
     - pulumi login
 """
 
 
 def stacks() -> list[str]:
-    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))
+    names = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))
+    bad = [n for n in names if not STACK_NAME.fullmatch(n)]
+    if bad:
+        raise SystemExit(
+            f"Pulumi.{bad[0]}.yaml: {bad[0]!r} is not a stack name "
+            "(letters, digits, '-', '_' and '.' only)"
+        )
+    return names
+
+
+def pulumi_version() -> str:
+    """The version pyproject.toml pins the Pulumi Python SDK to (`pulumi==X`)."""
+    with (ROOT / "pyproject.toml").open("rb") as f:
+        deps = tomllib.load(f)["project"]["dependencies"]
+    pins = [m.group(1) for d in deps if (m := re.fullmatch(r"pulumi\s*==\s*([\w.]+)", d.strip()))]
+    if len(pins) != 1:
+        raise SystemExit("pyproject.toml: no exact pin pulumi==X of the Pulumi SDK")
+    return pins[0]
 
 
 def gitlab(mode: str) -> str:
@@ -57,12 +90,15 @@ def gitlab(mode: str) -> str:
     else:
         raise SystemExit(f"unknown mode {mode!r}: preview or up")
     jobs = [JOB.format(mode=mode, stack=s, command=command, extra=extra) for s in stacks()]
-    return HEADER.format(mode=mode) + "".join(jobs)
+    return HEADER.format(mode=mode, pulumi_version=pulumi_version()) + "".join(jobs)
 
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["github"]:
         print(json.dumps(stacks()))
+        return 0
+    if argv == ["pulumi-version"]:
+        print(pulumi_version())
         return 0
     if argv[:1] == ["gitlab"] and len(argv) == 2:
         sys.stdout.write(gitlab(argv[1]))

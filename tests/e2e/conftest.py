@@ -16,6 +16,19 @@ from tests.e2e.control_plane import ExistingCluster, LocalControlPlane
 from tests.e2e.pulumi_cli import PulumiProject
 
 EXISTING_ENV = "FLUX_GITOPS_E2E_KUBECONFIG"
+# Set in the jobs of the CI pipeline that tests/e2e/test_ci_pipelines.py runs on this machine: the
+# `make test` of its `test` job then leaves that module out, so the pipeline never runs itself.
+INSIDE_CI_LOCAL_ENV = "FLUX_GITOPS_INSIDE_CI_LOCAL"
+CI_PIPELINE_TESTS = "test_ci_pipelines.py"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not os.environ.get(INSIDE_CI_LOCAL_ENV):
+        return
+    inner = [i for i in items if i.path.name == CI_PIPELINE_TESTS]
+    if inner:
+        config.hook.pytest_deselected(items=inner)
+        items[:] = [i for i in items if i.path.name != CI_PIPELINE_TESTS]
 
 
 Cluster = LocalControlPlane | ExistingCluster

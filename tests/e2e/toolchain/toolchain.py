@@ -8,7 +8,8 @@ downloaded prebuilt:
 - etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kwok;
 - the four Flux controllers of the pinned release, and `flux-oracle` (ours, in
   modules/flux-oracle: flux2's own generators), which also builds what the release publishes
-  (its manifests bundle and install.yaml) from the controllers' modules, into `share/flux/`.
+  (its manifests bundle and install.yaml) from the controllers' modules, into `share/flux/`;
+- actionlint, the linter of the GitHub Actions workflow.
 
 Versions live in ``pins.toml``; each tool is built in a wrapper module of our own under
 ``modules/<tool>/`` (a go.mod and go.sum under version control), and the binaries land in
@@ -19,6 +20,11 @@ under ``flux-gitops/go/``, so a change of one pin rebuilds one tool from warm ca
     python3 tests/e2e/toolchain/toolchain.py build [TOOL ...]   # build what is missing; print bin dir
     python3 tests/e2e/toolchain/toolchain.py bin-dir            # print the bin dir (built or not)
     python3 tests/e2e/toolchain/toolchain.py check              # pins vs wrapper go.mod files
+    python3 tests/e2e/toolchain/toolchain.py node               # npm ci of node/; print its bin dir
+
+The tests' one npm package, gitlab-ci-local (which runs .gitlab-ci.yml here), is not a Go module:
+``node/package.json`` and ``node/package-lock.json`` pin it with its whole tree, and ``npm ci``
+installs them under ``flux-gitops/node/<hash of the two files>/``.
 
 Standard library only: it runs before the project's virtualenv exists.
 """
@@ -43,6 +49,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 PINS_FILE = HERE / "pins.toml"
 MODULES_DIR = HERE / "modules"
+# the npm packages of the tests (gitlab-ci-local), pinned with their whole tree by the lock file
+NODE_DIR = HERE / "node"
 
 
 def load_pins() -> dict[str, dict[str, str]]:
@@ -312,6 +320,12 @@ def tools() -> list[Tool]:
             {"flux-oracle": "."},
             requires=(("github.com/fluxcd/flux2/v2", flux["release"]),),
             finish=_flux_release,
+        ),
+        Tool(
+            "actionlint",
+            {"actionlint": "github.com/rhysd/actionlint/cmd/actionlint"},
+            requires=(("github.com/rhysd/actionlint", p["actionlint"]["version"]),),
+            ldflags=(f"-X github.com/rhysd/actionlint.version={p['actionlint']['version']}",),
         ),
         *(
             Tool(
@@ -587,11 +601,64 @@ def build(names: list[str] | None = None, out: Callable[[str], None] = print) ->
     return bin_dir()
 
 
+# ------------------------------------------------------------------------------ npm packages
+
+
+def node_dir() -> Path:
+    """Where ``npm ci`` installs node/package-lock.json: named by a hash of the two files."""
+    h = hashlib.sha256()
+    for name in ("package.json", "package-lock.json"):
+        h.update(name.encode() + b"\0" + (NODE_DIR / name).read_bytes())
+    return cache_root() / "node" / h.hexdigest()[:16]
+
+
+def node_bin_dir() -> Path:
+    return node_dir() / "node_modules" / ".bin"
+
+
+def build_node(out: Callable[[str], None] = print) -> Path:
+    """Install the pinned npm packages (``npm ci``) unless installed; return their bin dir.
+
+    ``npm ci`` installs exactly what the lock file records and checks each package's integrity
+    hash; install scripts are not run (none of these packages needs one).
+    """
+    root = node_dir()
+    stamp = root / ".installed"
+    if stamp.is_file():
+        out(f"npm packages up to date: {node_bin_dir()}")
+        return node_bin_dir()
+    npm = shutil.which("npm")
+    if npm is None:
+        raise BuildError("npm is not installed: the npm packages of the tests cannot be installed")
+    with _locked(root.parent / f"{root.name}.lock"):
+        if stamp.is_file():
+            return node_bin_dir()
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        for name in ("package.json", "package-lock.json"):
+            shutil.copyfile(NODE_DIR / name, root / name)
+        out(f"npm ci into {root}")
+        start = time.monotonic()
+        proc = subprocess.run(
+            [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            raise BuildError(f"npm ci in {root} failed:\n{proc.stdout}{proc.stderr}".strip())
+        stamp.write_text(f"{time.monotonic() - start:.0f} s\n")
+        out(f"npm ci: {time.monotonic() - start:.0f} s")
+    return node_bin_dir()
+
+
 def main(argv: list[str]) -> int:
     cmd, args = (argv[0], argv[1:]) if argv else ("build", [])
     try:
         if cmd == "build":
             print(build(args or None, out=lambda line: print(line, file=sys.stderr, flush=True)))
+        elif cmd == "node":
+            print(build_node(out=lambda line: print(line, file=sys.stderr, flush=True)))
         elif cmd == "bin-dir":
             print(bin_dir())
         elif cmd == "check":
@@ -601,7 +668,8 @@ def main(argv: list[str]) -> int:
             return 1 if problems else 0
         else:
             print(
-                f"usage: {Path(__file__).name} build [TOOL ...] | bin-dir | check", file=sys.stderr
+                f"usage: {Path(__file__).name} build [TOOL ...] | node | bin-dir | check",
+                file=sys.stderr,
             )
             return 2
     except BuildError as exc:
