@@ -655,7 +655,8 @@ def child_program(mirror: Path, repeats: int) -> dict[str, Any]:
         subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
         path = project / "Pulumi.k8s-01.yaml"
         doc = yaml.safe_load(path.read_text())
-        doc["config"]["flux-gitops:git"].update({"pushUrl": str(remote), "createBranch": True})
+        git = doc["config"].setdefault("flux-gitops:git", {})
+        git.update({"pushUrl": str(remote), "createBranch": True})
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
 
         def once() -> int:
