@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 # Local mirror of Flux install manifests (<dir>/<version>/gotk-components.yaml), used when present;
-# otherwise the manifests are downloaded from the Flux release and cached.
-SHARED_FLUX := $(wildcard ../shared/flux)
+# otherwise the manifests are downloaded from the Flux release and cached. Absolute, as `pulumi`
+# runs the program from other directories (the e2e tests' and the bench's project copies).
+SHARED_FLUX := $(abspath $(wildcard ../shared/flux))
 export FLUXBOOT_MANIFESTS_DIR ?= $(SHARED_FLUX)
 
 .PHONY: quickstart test lint setup clean bench toolchain e2e ci-local

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -187,3 +188,23 @@ def test_a_stack_name_never_becomes_code(tmp_path: Path) -> None:
         assert job["env"]["STACK"] == "${{ matrix.stack }}"
         for step in job["steps"]:
             assert "${{" not in step.get("run", ""), step
+
+
+def test_the_makefile_hands_on_an_absolute_manifest_mirror(tmp_path: Path) -> None:
+    """`pulumi` runs the program from copies elsewhere (e2e, bench): a relative
+    FLUXBOOT_MANIFESTS_DIR exported by the Makefile pointed nowhere there."""
+    shared = tmp_path / "shared" / "flux"
+    shared.mkdir(parents=True)
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    shutil.copy(PROJECT_DIR / "Makefile", checkout / "Makefile")
+    env = {k: v for k, v in os.environ.items() if k != "FLUXBOOT_MANIFESTS_DIR"}
+    shown = subprocess.run(
+        ["make", "-s", "--eval", 'show: ; @echo "$(FLUXBOOT_MANIFESTS_DIR)"', "show"],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout.strip()
+    assert shown == str(shared.resolve())
