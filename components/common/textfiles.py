@@ -8,7 +8,9 @@ directory, an unreadable or an oversized one is refused with the file named inst
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import BinaryIO
 
 from components.common.errors import FluxGitopsError
 
@@ -26,7 +28,7 @@ def read_text(path: Path, label: str, max_bytes: int) -> str:
     """The UTF-8 text of `path`, at most `max_bytes` long; `label` names it in errors."""
     try:
         with path.open("rb") as fh:
-            data = fh.read(max_bytes + 1)
+            data = _read_bounded(fh, max_bytes)
     except FileNotFoundError:
         raise UnreadableFileError(label, "no such file") from None
     except IsADirectoryError:
@@ -43,3 +45,18 @@ def read_text(path: Path, label: str, max_bytes: int) -> str:
         raise UnreadableFileError(
             label, f"is not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start})"
         ) from None
+
+
+def _read_bounded(fh: BinaryIO, max_bytes: int) -> bytearray:
+    """At most `max_bytes + 1` bytes of `fh` (one more shows the file is too large), in reads
+    sized by the file: `read(n)` allocates n bytes up front, and a bound such as a manifest's
+    32 MiB is far above what the file holds (it cost every stack render 32 MB of memory)."""
+    want = max_bytes + 1
+    step = max(os.fstat(fh.fileno()).st_size + 1, 1 << 16)
+    data = bytearray()
+    while len(data) < want:
+        chunk = fh.read(min(step, want - len(data)))
+        if not chunk:
+            break
+        data += chunk
+    return data
