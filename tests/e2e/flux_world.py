@@ -28,11 +28,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import WSGIServer, make_server
 
 import yaml
 
 from tests.e2e.control_plane import _die_with_parent, free_port
+from tests.git_http import QuietHandler, http_backend, serve, stop
 
 SSHD = Path("/usr/sbin/sshd")
 
@@ -127,15 +128,12 @@ class HttpGitServer:
     server: WSGIServer | None = None
 
     def __enter__(self) -> HttpGitServer:
-        self.server = make_server("127.0.0.1", 0, self._app, handler_class=_QuietWSGIHandler)
-        self.port = int(self.server.server_port)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = make_server("127.0.0.1", 0, self._app, handler_class=QuietHandler)
+        self.port = serve(self.server)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        stop(self.server)
 
     def url(self, repository: Path) -> str:
         return f"http://127.0.0.1:{self.port}/{repository.relative_to(self.root).as_posix()}"
@@ -149,33 +147,7 @@ class HttpGitServer:
         if not public and environ.get("HTTP_AUTHORIZATION", "") != f"Basic {expected}":
             start_response("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="git"')])
             return [b"authentication required\n"]
-        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "GIT_PROJECT_ROOT": str(self.root),
-            "GIT_HTTP_EXPORT_ALL": "1",
-            "PATH_INFO": environ["PATH_INFO"],
-            "QUERY_STRING": environ.get("QUERY_STRING", ""),
-            "REQUEST_METHOD": environ["REQUEST_METHOD"],
-            "CONTENT_TYPE": environ.get("CONTENT_TYPE", ""),
-            "CONTENT_LENGTH": str(len(body)),
-            "REMOTE_USER": self.username,
-        }
-        out = subprocess.run(
-            ["git", "http-backend"], input=body, env=env, capture_output=True, check=True
-        ).stdout
-        head, _, payload = out.partition(b"\r\n\r\n")
-        headers = [
-            tuple(line.split(": ", 1)) for line in head.decode().split("\r\n") if ": " in line
-        ]
-        status = next((v for k, v in headers if k.lower() == "status"), "200 OK")
-        start_response(status, [(k, v) for k, v in headers if k.lower() != "status"])
-        return [payload]
-
-
-class _QuietWSGIHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+        return http_backend(environ, start_response, self.root, self.username)
 
 
 # ------------------------------------------------------------------------------------ Helm
@@ -256,14 +228,11 @@ class HelmRepository:
 
         self.root.mkdir(parents=True, exist_ok=True)
         self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self.port = int(self.server.server_address[1])
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.port = serve(self.server)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        stop(self.server)
 
     def url(self, repository: str) -> str:
         return f"http://127.0.0.1:{self.port}/{repository}/"
@@ -324,14 +293,11 @@ class SlackStandIn:
                 pass
 
         self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self.port = int(self.server.server_address[1])
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.port = serve(self.server)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        stop(self.server)
 
     def url(self, channel_hook: str) -> str:
         return f"http://127.0.0.1:{self.port}/services/{channel_hook}"
