@@ -161,6 +161,12 @@ def test_committed_stacks_are_what_flux_bootstrap_writes(
         assert files[f"clusters/{stack}/flux-system/{name}"].content == theirs[name], name
 
 
+def _push_k8s_01(mirror: Path, remote: Path, *flags: str) -> int:
+    """`fluxboot push k8s-01` into `remote`; its exit code."""
+    args = ["--project", str(PROJECT_DIR), "--manifests-dir", str(mirror), "push", "k8s-01"]
+    return fluxboot([*args, "--repo", str(remote), *flags])
+
+
 def test_a_bootstrapped_repository_is_taken_over_without_a_commit(
     release: Path, mirror: Path, tmp_path: Path
 ) -> None:
@@ -168,22 +174,7 @@ def test_a_bootstrapped_repository_is_taken_over_without_a_commit(
     stack manages: `fluxboot push` finds nothing to change in flux-system/."""
     remote = tmp_path / "gitops.git"
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
-    assert (
-        fluxboot(
-            [
-                "--project",
-                str(PROJECT_DIR),
-                "--manifests-dir",
-                str(mirror),
-                "push",
-                "k8s-01",
-                "--repo",
-                str(remote),
-                "--create-branch",
-            ]
-        )
-        == 0
-    )
+    assert _push_k8s_01(mirror, remote, "--create-branch") == 0
     work = tmp_path / "work"
     subprocess.run(["git", "clone", "-q", str(remote), str(work)], check=True)
     config = load_stack_config(PROJECT_DIR, "k8s-01")
@@ -204,21 +195,7 @@ def test_a_bootstrapped_repository_is_taken_over_without_a_commit(
         text=True,
         check=True,
     ).stdout
-    assert (
-        fluxboot(
-            [
-                "--project",
-                str(PROJECT_DIR),
-                "--manifests-dir",
-                str(mirror),
-                "push",
-                "k8s-01",
-                "--repo",
-                str(remote),
-            ]
-        )
-        == 0
-    )
+    assert _push_k8s_01(mirror, remote) == 0
     assert (
         subprocess.run(
             ["git", "--git-dir", str(remote), "rev-parse", "main"],
