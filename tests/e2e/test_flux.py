@@ -214,6 +214,21 @@ def reconcile(cluster: Cluster, resource: str, name: str, namespace: str = "flux
     )  # fmt: skip
 
 
+def sync_apps_timeout(cluster: Cluster, timeline: Timeline, step: str, value: str) -> None:
+    """Have Flux fetch and apply now (`flux reconcile`), then wait, timed as `step`, until the
+    apps Kustomization's spec.timeout is `value`."""
+    reconcile(cluster, "gitrepository", "flux-system")
+    reconcile(cluster, "kustomization", "flux-system")
+    with timeline.step(step):
+        wait_for(
+            f"apps.spec.timeout {value}",
+            lambda: (
+                flux_get(cluster, "kustomization", "apps").get("spec", {}).get("timeout") == value
+            ),
+            120,
+        )
+
+
 def wait_ready(
     cluster: Cluster, flux: FluxControllers, resource: str, name: str, namespace: str = "flux-system",
     revision: str | None = None, timeout: float = READY_TIMEOUT,
@@ -436,17 +451,7 @@ def test_flux_reconciles_what_the_stacks_commit(
             with timeline.step("3. pulumi up of a config edit"):
                 project.run("up", "--yes", "-s", "k8s-01")
             commit = git(world.remote, "rev-parse", "main").strip()
-            reconcile(one, "gitrepository", "flux-system")
-            reconcile(one, "kustomization", "flux-system")
-            with timeline.step("3. Flux applies the edit"):
-                wait_for(
-                    "apps.spec.timeout 20m",
-                    lambda: (
-                        flux_get(one, "kustomization", "apps").get("spec", {}).get("timeout")
-                        == "20m"
-                    ),
-                    120,
-                )
+            sync_apps_timeout(one, timeline, "3. Flux applies the edit", "20m")
 
             # ---- 4. a hand edit of a managed file reaches the cluster; pulumi up restores both
             hand_edit(
@@ -454,31 +459,11 @@ def test_flux_reconciles_what_the_stacks_commit(
                 tmp_path,
                 {"clusters/k8s-01/apps.yaml": lambda t: t.replace("timeout: 20m", "timeout: 7m")},
             )
-            reconcile(one, "gitrepository", "flux-system")
-            reconcile(one, "kustomization", "flux-system")
-            with timeline.step("4. the hand edit reaches the cluster"):
-                wait_for(
-                    "apps.spec.timeout 7m",
-                    lambda: (
-                        flux_get(one, "kustomization", "apps").get("spec", {}).get("timeout")
-                        == "7m"
-                    ),
-                    120,
-                )
+            sync_apps_timeout(one, timeline, "4. the hand edit reaches the cluster", "7m")
             with timeline.step("4. pulumi up --refresh restores the repository"):
                 project.run("up", "--yes", "--refresh", "-s", "k8s-01")
             assert "timeout: 20m" in show(world.remote, "clusters/k8s-01/apps.yaml")
-            reconcile(one, "gitrepository", "flux-system")
-            reconcile(one, "kustomization", "flux-system")
-            with timeline.step("4. ... and Flux the cluster"):
-                wait_for(
-                    "apps.spec.timeout 20m again",
-                    lambda: (
-                        flux_get(one, "kustomization", "apps").get("spec", {}).get("timeout")
-                        == "20m"
-                    ),
-                    120,
-                )
+            sync_apps_timeout(one, timeline, "4. ... and Flux the cluster", "20m")
 
             # ---- 6. k8s-02 syncs from the same repository: gitSshPrivateKey, then http + token
             with timeline.step("k8s-02: control plane"):
