@@ -401,22 +401,23 @@ def counting() -> Iterator[dict[str, int]]:
     """Count manifest reads and parses, CRD schema compiles (`crds._compile`, recursive: one
     call per schema node), CEL rule compiles (`crd_rules.compile_rule`, one per
     x-kubernetes-validations entry) and CRD compiles, and whole-manifest serialisations."""
-    counts = {"manifest parses": 0, "schema node compiles": 0, "CRD compiles": 0}
+    counts = {"manifest parses (YAML or parsed cache)": 0, "schema node compiles": 0}
+    counts["CRD compiles"] = 0
     counts["CEL rule compiles"] = 0
     counts["install manifest serialisations"] = 0
     counts["install manifest re-parses (validate_files)"] = 0
     originals = (
-        manifests._parse,
+        manifests._documents,
         crds._compile,
-        crds._compile_crd,
+        crds._compile_versions,
         yamlio.dump_all_flux,
         yamlio.load_all_generated,
         crd_rules.compile_rule,
     )
 
-    def parse(text: str, origin: str) -> list[dict[str, Any]]:
-        counts["manifest parses"] += 1
-        return originals[0].__wrapped__(text, origin)  # type: ignore[attr-defined, no-any-return]
+    def documents(text: str, origin: str, sha256: str) -> list[dict[str, Any]]:
+        counts["manifest parses (YAML or parsed cache)"] += 1
+        return originals[0].__wrapped__(text, origin, sha256)  # type: ignore[attr-defined, no-any-return]
 
     def compile_(*args: Any, **kwargs: Any) -> Any:
         counts["schema node compiles"] += 1
@@ -440,9 +441,9 @@ def counting() -> Iterator[dict[str, int]]:
             counts["install manifest re-parses (validate_files)"] += 1
         return originals[4](text)
 
-    manifests._parse = functools_cache(parse)  # type: ignore[assignment]
+    manifests._documents = functools_cache(documents)  # type: ignore[assignment]
     crds._compile = compile_  # type: ignore[assignment]
-    crds._compile_crd = compile_crd  # type: ignore[assignment]
+    crds._compile_versions = compile_crd  # type: ignore[assignment]
     yamlio.dump_all_flux = dump_all  # type: ignore[assignment]
     yamlio.load_all_generated = load_generated  # type: ignore[assignment]
     crd_rules.compile_rule = compile_rule  # type: ignore[assignment]
@@ -450,9 +451,9 @@ def counting() -> Iterator[dict[str, int]]:
         yield counts
     finally:
         (
-            manifests._parse,
+            manifests._documents,
             crds._compile,
-            crds._compile_crd,
+            crds._compile_versions,
             yamlio.dump_all_flux,
             yamlio.load_all_generated,
             crd_rules.compile_rule,
@@ -526,58 +527,82 @@ def child_cold_stack(mirror: Path) -> dict[str, Any]:
     return {"first": first, "second": time.perf_counter() - s}
 
 
-def run_child(name: str, *extra: str) -> dict[str, Any]:
+def run_child(name: str, *extra: str, cache: Path | None = None) -> dict[str, Any]:
+    """`--child name` in a fresh process; `cache`: its XDG_CACHE_HOME (the parsed cache)."""
+    env = dict(os.environ)
+    if cache is not None:
+        env["XDG_CACHE_HOME"] = str(cache)
     proc = subprocess.run(
         [sys.executable, __file__, "--child", name, *extra],
         check=True,
         capture_output=True,
         text=True,
         cwd=PROJECT_DIR,
+        env=env,
     )
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
 
 
 def section_manifest(mirror: Path) -> tuple[str, list[Target]]:
-    data = run_child("manifest")
-    data.update(run_child("counts"))
-    cold = [run_child("cold-stack") for _ in range(3)]
+    """Each step, and one whole stack, in fresh processes: with an empty cache (the first
+    render on a machine, or a CI runner that keeps no cache) and with the parsed cache that
+    render left behind (every later one)."""
+    with tempfile.TemporaryDirectory(prefix="bench-cache-") as tmp:
+        warm = Path(tmp) / "warm"
+        empty = run_child("manifest", cache=Path(tmp) / "first")
+        data = run_child("manifest", cache=warm)  # fills `warm`
+        data = run_child("manifest", cache=warm)
+        counts = run_child("counts", cache=Path(tmp) / "counts")
+        cold_empty = [run_child("cold-stack", cache=Path(tmp) / f"empty{i}") for i in range(3)]
+        cold = [run_child("cold-stack", cache=warm) for _ in range(3)]
     rows = [
-        [step, fmt_time(first), fmt_time(data["cached"][step])]
+        [step, fmt_time(empty["first"][step]), fmt_time(first), fmt_time(data["cached"][step])]
         for step, first in data["first"].items()
     ]
     rows.append(
-        ["**total**", fmt_time(data["first total"]), fmt_time(sum(data["cached"].values()))]
+        [
+            "**total**",
+            fmt_time(empty["first total"]),
+            fmt_time(data["first total"]),
+            fmt_time(sum(data["cached"].values())),
+        ]
     )
+    first_empty = statistics.median(c["first"] for c in cold_empty)
     first_stack = statistics.median(c["first"] for c in cold)
     second_stack = statistics.median(c["second"] for c in cold)
     rows.append(
         [
             "one whole stack in a fresh process (build + render + validate)",
+            fmt_time(first_empty),
             fmt_time(first_stack),
             fmt_time(second_stack) + " (the next stack)",
         ]
     )
-    text = table(["Flux v2.9.4 install manifest (270 KB)", "first call", "cached"], rows)
-    one, hundred = data["counts after one stack"], data["counts after 100 stacks"]
+    text = table(
+        [
+            "Flux v2.9.4 install manifest (270 KB)",
+            "first call, empty cache",
+            "first call, parsed cache",
+            "cached in the process",
+        ],
+        rows,
+    )
+    one, hundred = counts["counts after one stack"], counts["counts after 100 stacks"]
     count_rows = [[k, str(one[k]), str(hundred[k])] for k in one]
     text += "\n\n" + table(
         ["calls in one process", "after 1 stack", "after 100 stacks"], count_rows
     )
     # the customised install too: serialised and read back once, not once per stack
-    ok = all(hundred[k] == one[k] for k in one) and one["manifest parses"] == 1
-    cold_target = Target(
-        "one stack rendered cold (what each CI `pulumi preview` pays) within 50 ms",
-        fmt_time(first_stack),
-        first_stack <= 0.050,
-    )
+    parses = "manifest parses (YAML or parsed cache)"
+    ok = all(hundred[k] == one[k] for k in one) and one[parses] == 1
     targets = [
         Target(
             "install manifest parsed and its schemas and CEL rules compiled once per process",
-            f"{one['manifest parses']} parse, {one['CRD compiles']} CRD compiles "
+            f"{one[parses]} parse, {one['CRD compiles']} CRD compiles "
             f"({one['schema node compiles']} schema nodes, {one['CEL rule compiles']} CEL "
             f"rules) after 1 stack; "
-            f"{hundred['manifest parses']}, {hundred['CRD compiles']} "
+            f"{hundred[parses]}, {hundred['CRD compiles']} "
             f"({hundred['schema node compiles']}, {hundred['CEL rule compiles']}) after 100; "
             f"customised install serialised {one['install manifest serialisations']} / "
             f"{hundred['install manifest serialisations']} and re-parsed "
@@ -585,7 +610,17 @@ def section_manifest(mirror: Path) -> tuple[str, list[Target]]:
             f"{hundred['install manifest re-parses (validate_files)']} times",
             ok,
         ),
-        cold_target,
+        Target(
+            "one stack rendered cold (what each CI `pulumi preview` pays) within 50 ms, "
+            "parsed cache kept",
+            fmt_time(first_stack),
+            first_stack <= 0.050,
+        ),
+        Target(
+            "the same with an empty cache (first render on a machine) within 50 ms",
+            fmt_time(first_empty),
+            first_empty <= 0.050,
+        ),
     ]
     return text, targets
 

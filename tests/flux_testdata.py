@@ -25,11 +25,16 @@ RELEASES: dict[str, tuple[str, list[str]]] = {
 }
 
 
+def mirror_path() -> Path:
+    """Where the mirror of real Flux install manifests is looked for (it may be absent)."""
+    env = os.environ.get("FLUX_MANIFESTS_DIR")
+    return Path(env) if env else PROJECT.parent / "shared" / "flux"
+
+
 def manifests_dir() -> Path:
     """The mirror of real Flux install manifests; the calling test skips where there is none
     (since a named mirror that is missing is an error, passing its path on would fail instead)."""
-    env = os.environ.get("FLUX_MANIFESTS_DIR")
-    path = Path(env) if env else PROJECT.parent / "shared" / "flux"
+    path = mirror_path()
     if not path.is_dir():
         pytest.skip(f"real Flux install manifests not found at {path}: set FLUX_MANIFESTS_DIR")
     return path

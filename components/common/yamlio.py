@@ -21,6 +21,8 @@ Out, two deterministic styles, keys in the order the renderer built them, no ali
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import yaml
@@ -50,15 +52,38 @@ def one_line(err: BaseException) -> str:
 def check_node(node: yaml.Node | None) -> None:
     """Refuse a composed document whose expansion is a resource bomb (see the module docstring).
 
-    One walk over the distinct nodes: each node's expanded size is computed once, so the check
-    costs what the file holds, not what it would expand to.
+    A tree (no node reached twice: no alias at all, the usual case) needs only its depth
+    checked, in one walk. A graph gets `_check_graph`, which computes each node's expanded size
+    once, so the check costs what the file holds, not what it would expand to.
     """
     if node is None:
         return
+    seen: set[int] = set()
+    # an explicit stack, so a deep document cannot exhaust Python's recursion limit here
+    stack: list[tuple[yaml.Node, int]] = [(node, 1)]
+    pop, push, add = stack.pop, stack.append, seen.add
+    while stack:
+        current, depth = pop()
+        key = id(current)
+        if key in seen:
+            _check_graph(node)
+            return
+        add(key)
+        if depth > MAX_DEPTH:
+            raise YAMLBombError(f"{_where(current)}nested deeper than {MAX_DEPTH} levels")
+        if isinstance(current, yaml.MappingNode):
+            for pair in current.value:
+                push((pair[0], depth + 1))
+                push((pair[1], depth + 1))
+        elif isinstance(current, yaml.SequenceNode):
+            for child in current.value:
+                push((child, depth + 1))
+
+
+def _check_graph(node: yaml.Node) -> None:
     size: dict[int, int] = {}
     distinct = 0
-    # (node, depth, children done?): an explicit stack, so a deep document cannot exhaust
-    # Python's recursion limit here
+    # (node, depth, children done?)
     stack: list[tuple[yaml.Node, int, bool]] = [(node, 1, False)]
     active: set[int] = set()
     while stack:
@@ -103,8 +128,49 @@ def _where(node: yaml.Node) -> str:
     return f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
 
 
+_STR = "tag:yaml.org,2002:str"
+_SEQ = yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG
+_MAP = yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG
+# What a plain scalar resolves to, by its text: the same answer every time (the implicit
+# resolvers are fixed and no path resolvers are used), and a 1 MB manifest repeats its scalars
+# ("type", "string", "description", ...) thousands of times.
+_PLAIN_TAGS: dict[str, str] = {}
+_PLAIN_TAGS_MAX = 1 << 16
+
+
+class _MemoResolver(yaml.resolver.Resolver):
+    """`Resolver` whose answer for a plain scalar is looked up once per distinct text.
+
+    libyaml's parser and emitter call back into Python's `resolve` for every scalar; this is
+    where half of their time went.
+    """
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is yaml.ScalarNode and not self.yaml_path_resolvers:
+            if not implicit[0]:
+                return _STR
+            tag = _PLAIN_TAGS.get(value)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+                if len(_PLAIN_TAGS) < _PLAIN_TAGS_MAX:
+                    _PLAIN_TAGS[value] = tag
+            return tag
+        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+
+
+class _Fallback(Exception):
+    """A node the fast constructor leaves to PyYAML's (a tag or key shape it does not handle)."""
+
+
+# Scalar tags whose SafeConstructor functions take a node and return a value (no generators).
+_SCALAR_TAGS = frozenset(
+    f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "binary", "timestamp")
+)
+
+
 class _Bounded:
-    """Mixin for a loader: every composed document passes `check_node` before construction."""
+    """Mixin for a loader: every composed document passes `check_node` before construction,
+    and is constructed by `_build` where it can be (see there)."""
 
     def get_single_node(self) -> Any:
         node = super().get_single_node()  # type: ignore[misc]
@@ -116,6 +182,59 @@ class _Bounded:
         check_node(node)
         return node
 
+    def construct_document(self, node: yaml.Node) -> Any:
+        try:
+            return _build(self, node, {})
+        except _Fallback:
+            return super().construct_document(node)  # type: ignore[misc]
+
+
+def _build(loader: Any, node: yaml.Node, memo: dict[int, Any]) -> Any:
+    """What SafeConstructor plus `_construct_mapping` make of a checked document, without their
+    generator and bookkeeping machinery: maps, sequences and the standard scalars, recursively
+    (`check_node` has bounded the depth and refused cycles). An alias gives the same object
+    again, as PyYAML's does. Anything else (a merge key, a non-scalar key, `!!set`, `!!omap`,
+    a local tag) raises `_Fallback`, and the whole document goes to PyYAML's constructor."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    tag = node.tag
+    kind = type(node)
+    value: Any
+    if kind is yaml.ScalarNode:
+        if tag == _STR:
+            value = node.value
+        elif tag in _SCALAR_TAGS:
+            value = loader.yaml_constructors[tag](loader, node)
+        else:
+            raise _Fallback
+    elif kind is yaml.MappingNode and tag == _MAP:
+        value = {}
+        for key_node, value_node in node.value:
+            if type(key_node) is not yaml.ScalarNode or (
+                key_node.tag != _STR and key_node.tag not in _SCALAR_TAGS
+            ):
+                raise _Fallback
+            item_key = _build(loader, key_node, memo)
+            if item_key in value:
+                raise _duplicate(node, key_node, item_key)
+            value[item_key] = _build(loader, value_node, memo)
+    elif kind is yaml.SequenceNode and tag == _SEQ:
+        value = [_build(loader, child, memo) for child in node.value]
+    else:
+        raise _Fallback
+    memo[key] = value
+    return value
+
+
+def _duplicate(node: yaml.Node, key_node: yaml.Node, key: Any) -> yaml.YAMLError:
+    return yaml.constructor.ConstructorError(
+        "while constructing a mapping",
+        node.start_mark,
+        f"found duplicate key {quote(key)}",
+        key_node.start_mark,
+    )
+
 
 def _guard_recursion(load: Any, text: str, loader: type) -> Any:
     try:
@@ -126,7 +245,7 @@ def _guard_recursion(load: Any, text: str, loader: type) -> Any:
         raise YAMLBombError(f"nested deeper than {MAX_DEPTH} levels") from None
 
 
-class _Loader(_Bounded, yaml.SafeLoader):
+class _Loader(_Bounded, yaml.SafeLoader, _MemoResolver):
     """SafeLoader that refuses a mapping with the same key twice, and resource bombs."""
 
 
@@ -136,13 +255,15 @@ def _construct_mapping(
     seen: dict[Any, yaml.Node] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
+        if not isinstance(key, Hashable):
             raise yaml.constructor.ConstructorError(
                 "while constructing a mapping",
                 node.start_mark,
-                f"found duplicate key {quote(key)}",
+                "found a key that is a list or a map (keys must be scalars)",
                 key_node.start_mark,
             )
+        if key in seen:
+            raise _duplicate(node, key_node, key)
         seen[key] = key_node
     return loader.construct_mapping(node, deep=deep)
 
@@ -168,7 +289,7 @@ def _load_all_list(text: str, Loader: type) -> list[Any]:
 _FastLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _FastStrictLoader(_Bounded, _FastLoader):  # type: ignore[valid-type, misc]
+class _FastStrictLoader(_Bounded, _FastLoader, _MemoResolver):  # type: ignore[valid-type, misc]
     """libyaml's parser with the checks of `_Loader` (the constructor is Python)."""
 
 
@@ -188,7 +309,7 @@ def load_all_generated(text: str) -> list[Any]:
     return [d for d in yaml.load_all(text, Loader=_FastLoader) if d is not None]
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(yaml.SafeDumper, _MemoResolver):
     """Indents sequences under their key, as the Flux docs write YAML.
 
     The pure-Python dumper: libyaml's C emitter ignores `increase_indent`.
@@ -201,25 +322,75 @@ class _Dumper(yaml.SafeDumper):
         return True
 
 
-def _str_presenter(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+def _str_node(data: str) -> yaml.ScalarNode:
     if "\n" in data:
-        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data)
+        return yaml.ScalarNode(_STR, data, style="|")
+    return yaml.ScalarNode(_STR, data)
+
+
+def _str_presenter(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    return _str_node(data)
 
 
 _Dumper.add_representer(str, _str_presenter)
 
 
+def _node(obj: Any, str_node: Callable[[str], yaml.ScalarNode], sort: bool) -> yaml.Node:
+    """The node SafeRepresenter (with `str_node` for strings, no aliases, block style) builds
+    for plain data, built directly: its dispatch and bookkeeping cost more than the C emitter
+    that writes the result. Any other type raises `_Fallback`, for the representer to do."""
+    kind = type(obj)
+    if kind is str:
+        return str_node(obj)
+    if kind is dict:
+        items: Any = obj.items()
+        if sort:
+            try:
+                items = sorted(items)
+            except TypeError:  # keys of mixed types: PyYAML keeps their order too
+                items = list(items)
+        return yaml.MappingNode(
+            _MAP,
+            [(_node(k, str_node, sort), _node(v, str_node, sort)) for k, v in items],
+            flow_style=False,
+        )
+    if kind is list:
+        return yaml.SequenceNode(
+            _SEQ, [_node(item, str_node, sort) for item in obj], flow_style=False
+        )
+    if kind is bool:
+        return yaml.ScalarNode("tag:yaml.org,2002:bool", "true" if obj else "false")
+    if kind is int:
+        return yaml.ScalarNode("tag:yaml.org,2002:int", str(obj))
+    if obj is None:
+        return yaml.ScalarNode("tag:yaml.org,2002:null", "null")
+    raise _Fallback
+
+
+def _dump(
+    obj: Any, dumper: type, str_node: Callable[[str], yaml.ScalarNode], **options: Any
+) -> str:
+    """`yaml.dump(obj, Dumper=dumper, default_flow_style=False, allow_unicode=True, **options)`,
+    through `_node` where the data allows."""
+    options = {"default_flow_style": False, "allow_unicode": True, **options}
+    try:
+        node = _node(obj, str_node, options["sort_keys"])
+    except _Fallback:
+        return yaml.dump(obj, Dumper=dumper, **options)  # type: ignore[no-any-return]
+    stream = io.StringIO()
+    emitter = dumper(stream, **options)
+    try:
+        emitter.open()
+        emitter.serialize(node)
+        emitter.close()
+    finally:
+        emitter.dispose()
+    return stream.getvalue()
+
+
 def dump(obj: Any) -> str:
     """One document, deterministic, keys in insertion order."""
-    return yaml.dump(
-        obj,
-        Dumper=_Dumper,
-        sort_keys=False,
-        default_flow_style=False,
-        width=4096,
-        allow_unicode=True,
-    )
+    return _dump(obj, _Dumper, _str_node, sort_keys=False, width=4096)
 
 
 def dump_all(objs: list[Any]) -> str:
@@ -233,14 +404,14 @@ def dump_all(objs: list[Any]) -> str:
 _FluxDumperBase: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
-class _FluxDumper(_FluxDumperBase):  # type: ignore[valid-type, misc]
+class _FluxDumper(_FluxDumperBase, _MemoResolver):  # type: ignore[valid-type, misc]
     """libyaml's emitter with go-yaml's scalar choices (see the module docstring)."""
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
 
 
-_RESOLVER = yaml.resolver.Resolver()
+_RESOLVER = _MemoResolver()
 # What go-yaml quotes with double quotes: a string that a YAML reader would take for a number,
 # a boolean, a null or a timestamp. (PyYAML's emitter would pick single quotes.)
 _NOT_STRINGS = frozenset(
@@ -248,12 +419,16 @@ _NOT_STRINGS = frozenset(
 )
 
 
-def _flux_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+def _flux_str_node(data: str) -> yaml.ScalarNode:
     if "\n" in data:
-        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
-    if _RESOLVER.resolve(yaml.ScalarNode, data, (True, False)) in _NOT_STRINGS:  # type: ignore[no-untyped-call]
-        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"')
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data)
+        return yaml.ScalarNode(_STR, data, style="|")
+    if _RESOLVER.resolve(yaml.ScalarNode, data, (True, False)) in _NOT_STRINGS:
+        return yaml.ScalarNode(_STR, data, style='"')
+    return yaml.ScalarNode(_STR, data)
+
+
+def _flux_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    return _flux_str_node(data)
 
 
 _FluxDumper.add_representer(str, _flux_str)
@@ -262,14 +437,7 @@ _FluxDumper.add_representer(str, _flux_str)
 def dump_flux(obj: Any) -> str:
     """One document in flux's style (see the module docstring). Keys are sorted at every level:
     kustomize and sigs.k8s.io/yaml write objects through JSON maps."""
-    return yaml.dump(
-        obj,
-        Dumper=_FluxDumper,
-        sort_keys=True,
-        default_flow_style=False,
-        width=80,
-        allow_unicode=True,
-    )
+    return _dump(obj, _FluxDumper, _flux_str_node, sort_keys=True, width=80)
 
 
 def dump_all_flux(objs: list[Any]) -> str:

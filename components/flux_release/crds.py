@@ -756,14 +756,27 @@ class _Version:
     status_subresource: bool
 
 
-@dataclass(frozen=True)
 class _Crd:
-    group: str
-    kind: str
-    versions: dict[str, _Version]
+    """One CustomResourceDefinition: its group and kind, checked when it is read, and its
+    versions, compiled the first time they are asked for. A stack's files use five of a
+    release's eleven kinds, and a fresh process (each CI `pulumi preview`) compiles just those."""
+
+    def __init__(self, doc: Mapping[str, Any], name: str, group: str, kind: str) -> None:
+        self.group, self.kind = group, kind
+        self._doc, self._name = doc, name
+        self._versions: dict[str, _Version] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def versions(self) -> dict[str, _Version]:
+        with self._lock:
+            if self._versions is None:
+                self._versions = _compile_versions(self._doc, self._name, self.group, self.kind)
+            return self._versions
 
 
 def _compile_crd(doc: Mapping[str, Any]) -> _Crd:
+    """The CRD of `doc`, its header checked now (see `_Crd` for the versions)."""
     crd_name = str((doc.get("metadata") or {}).get("name", "<unnamed>"))
     if doc.get("apiVersion") != "apiextensions.k8s.io/v1":
         raise ManifestError(f"CRD {crd_name}: only apiextensions.k8s.io/v1 CRDs are supported")
@@ -773,8 +786,14 @@ def _compile_crd(doc: Mapping[str, Any]) -> _Crd:
     group, kind = spec.get("group"), (spec.get("names") or {}).get("kind")
     if not isinstance(group, str) or not isinstance(kind, str):
         raise ManifestError(f"CRD {crd_name}: spec.group and spec.names.kind must be strings")
+    return _Crd(doc, crd_name, group, kind)
+
+
+def _compile_versions(
+    doc: Mapping[str, Any], crd_name: str, group: str, kind: str
+) -> dict[str, _Version]:
     versions: dict[str, _Version] = {}
-    for entry in spec.get("versions") or []:
+    for entry in doc["spec"].get("versions") or []:
         name = entry.get("name")
         where = f"CRD {crd_name} {name}"
         schema = (entry.get("schema") or {}).get("openAPIV3Schema")
@@ -805,7 +824,7 @@ def _compile_crd(doc: Mapping[str, Any]) -> _Crd:
             rules=rules,
             status_subresource=status_subresource,
         )
-    return _Crd(group=group, kind=kind, versions=versions)
+    return versions
 
 
 def _label(obj: Mapping[str, Any]) -> str:
@@ -837,13 +856,22 @@ class CrdSchemas:
             self._crds[(crd.group, crd.kind)] = crd
 
     @classmethod
-    def from_documents(cls, docs: Iterable[Mapping[str, Any]]) -> CrdSchemas:
-        """Compile the CustomResourceDefinitions among `docs`; other documents are ignored."""
-        return cls(
+    def from_documents(cls, docs: Iterable[Mapping[str, Any]], *, lazy: bool = False) -> CrdSchemas:
+        """Compile the CustomResourceDefinitions among `docs`; other documents are ignored.
+
+        `lazy`: compile each kind's schemas when an object of that kind is first checked, so a
+        schema this module cannot compile is reported then, by the kind that needs it, rather
+        than here.
+        """
+        schemas = cls(
             _compile_crd(doc)
             for doc in docs
             if isinstance(doc, Mapping) and doc.get("kind") == "CustomResourceDefinition"
         )
+        if not lazy:
+            for crd in schemas._crds.values():
+                crd.versions  # noqa: B018
+        return schemas
 
     def kinds(self) -> list[tuple[str, str]]:
         """Every (group, kind) that has a CRD here, sorted."""
@@ -956,7 +984,7 @@ def for_manifest(manifest: InstallManifest) -> CrdSchemas:
         if found is not None:
             _cache.move_to_end(key)
             return found
-        found = CrdSchemas.from_documents(manifest.documents)
+        found = CrdSchemas.from_documents(manifest.documents, lazy=True)
         _cache[key] = found
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +13,7 @@ import yaml
 
 from components.common import yamlio
 from components.common.errors import MAX_QUOTED, quote
+from tests.flux_testdata import manifest_path, mirror_path
 
 LOADERS: dict[str, Callable[[str], Any]] = {
     "load": yamlio.load,
@@ -78,3 +81,102 @@ def test_quote_caps_and_redacts() -> None:
     for _ in range(30):
         nested = {str(i): nested for i in range(10)}
     assert len(quote(nested)) <= 2 * MAX_QUOTED + 3
+
+
+# ------------------------------------------------- the fast paths mean what PyYAML's would
+
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+# what the fast constructor builds itself, and what it leaves to PyYAML's, side by side
+EDGE_CASES = [
+    "a: 1\nb: 1.5\nc: true\nd: ~\ne: yes\nf: 0x1F\ng: 1_000\nh: .inf\ni: -.Inf\nj: 0o17\n",
+    "a: '1'\nb: \"true\"\nc: !!str 3\nd: !!int '7'\ne: !!float 2\n",
+    "a: 2026-11-26\nb: 2026-11-26T10:00:00Z\nc: !!binary aGVsbG8=\n",
+    "a: &x {b: [1, 2]}\nc: *x\nd: [*x, *x]\n",
+    "1: one\n2.5: two\nfalse: three\n~: four\n",
+    "a: !!set {x, y}\nb: !!omap [{k: 1}]\nc: !!pairs [{k: 1}]\n",
+    "a: |\n  two\n  lines\nb: >\n  folded\n  text\n",
+    "--- 1\n--- [a, b]\n--- {}\n--- []\n--- ''\n",
+    "a: {}\nb: []\nc: [[], {}]\nd: [{e: [f]}]\n",
+    "ünïcode: ✓\n'quoted key': \"esc\\u00e9\\n\"\n",
+]
+
+
+def _yaml_corpus() -> list[tuple[str, str]]:
+    files = [*PROJECT.glob("Pulumi*.yaml"), *sorted((PROJECT / "repo-template").rglob("*.yaml"))]
+    corpus = [(str(f.relative_to(PROJECT)), f.read_text()) for f in files]
+    corpus += [(str(f), f.read_text()) for f in sorted(mirror_path().glob("*/*.yaml"))]
+    corpus += [(f"edge case {i}", text) for i, text in enumerate(EDGE_CASES)]
+    return corpus
+
+
+@pytest.mark.parametrize(("name", "text"), _yaml_corpus(), ids=lambda v: v[:40])
+def test_the_fast_constructor_builds_what_pyyaml_builds(name: str, text: str) -> None:
+    expected = [d for d in yaml.load_all(text, Loader=yaml.SafeLoader) if d is not None]
+    # repr: types (True is not 1, 1.0 is not 1), values and key order all count
+    assert repr(yamlio.load_all(text)) == repr(expected)
+    assert repr(yamlio.load_all_fast(text)) == repr(expected)
+
+
+def test_the_fast_constructor_builds_a_release_manifest_without_falling_back() -> None:
+    loader = yamlio._FastStrictLoader(manifest_path("v2.9.4").read_text())
+    built = 0
+    try:
+        while loader.check_node():
+            yamlio._build(loader, loader.get_node(), {})  # raises _Fallback if it would
+            built += 1
+    finally:
+        loader.dispose()
+    assert built > 20
+
+
+def test_a_key_that_is_a_list_is_a_yaml_error_naming_it() -> None:
+    for load in (yamlio.load, yamlio.load_all_fast):
+        with pytest.raises(yaml.YAMLError, match=r"keys must be scalars"):
+            load("? [1, 2]\n: x\n")
+
+
+def _dump_data() -> list[Any]:
+    data: list[Any] = [
+        {"b": 1, "a": [True, False, None, 0, -3], "c": {}, "d": [], "e": [[], [{}]]},
+        {"s": ["1", "1.5", "true", "null", "~", "2026-11-26", "0x1F", "yes", "", " lead"]},
+        {"multi": "two\nlines\n", "trailing": "no newline\nat end", "long": "word " * 40},
+        {"ü": "✓ unicode", "quote": 'it\'s "quoted"', "colon": "a: b", "hash": "a #b"},
+        {2: "int key", "x": "mixed keys keep their order"},
+        {"float": 1.5, "inf": float("inf"), "when": datetime.date(2026, 11, 26)},
+        {"set": {1, 2}},
+        ["top", "level", {"list": 1}],
+        "a bare string",
+        None,
+    ]
+    release = mirror_path() / "v2.9.4" / "gotk-components.yaml"
+    return data + (yamlio.load_all_fast(release.read_text()) if release.is_file() else [])
+
+
+@pytest.mark.parametrize("obj", _dump_data(), ids=lambda o: repr(o)[:40])
+def test_the_fast_dumpers_write_what_the_representers_write(obj: Any) -> None:
+    assert yamlio.dump(obj) == yaml.dump(
+        obj,
+        Dumper=yamlio._Dumper,
+        sort_keys=False,
+        default_flow_style=False,
+        width=4096,
+        allow_unicode=True,
+    )
+    assert yamlio.dump_flux(obj) == yaml.dump(
+        obj,
+        Dumper=yamlio._FluxDumper,
+        sort_keys=True,
+        default_flow_style=False,
+        width=80,
+        allow_unicode=True,
+    )
+
+
+def test_the_resolver_memo_is_only_shared_by_classes_that_resolve_alike() -> None:
+    # `_PLAIN_TAGS` remembers what the standard implicit resolvers make of a plain scalar; a
+    # class with resolvers of its own would need a memo of its own
+    standard = yaml.resolver.Resolver.yaml_implicit_resolvers
+    for cls in (yamlio._Loader, yamlio._FastStrictLoader, yamlio._Dumper, yamlio._FluxDumper):
+        assert cls.yaml_implicit_resolvers is standard, cls

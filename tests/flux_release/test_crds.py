@@ -836,6 +836,27 @@ def test_schema_errors_are_reported_when_compiling() -> None:
         CrdSchemas.from_documents([_crd({}), _crd({})])
 
 
+def test_lazily_a_kind_is_compiled_when_first_checked_and_its_errors_reported_then() -> None:
+    bad = _crd({"s": {"type": "strng"}}, group="broken.example.com", kind="Gadget")
+    schemas = CrdSchemas.from_documents([_crd({"n": {"type": "integer"}}), bad], lazy=True)
+    # the broken kind costs nothing until an object of it is checked
+    assert schemas.kinds() == [("broken.example.com", "Gadget"), ("example.com", "Widget")]
+    assert schemas.validate(_widget({"n": 1})) == []
+    with pytest.raises(ManifestError, match=r"CRD widgets.broken.example.com v1: .*'strng'"):
+        schemas.validate({**_widget({}), "apiVersion": "broken.example.com/v1", "kind": "Gadget"})
+    # the header is still checked up front
+    with pytest.raises(ManifestError, match=r"two CustomResourceDefinitions"):
+        CrdSchemas.from_documents([_crd({}), _crd({})], lazy=True)
+
+
+def test_for_manifest_compiles_only_the_kinds_it_is_asked_about() -> None:
+    crds._cache.clear()
+    schemas = for_manifest(_manifest("v2.9.4"))
+    assert schemas.validate(kustomization()) == []
+    compiled = {key for key, crd in schemas._crds.items() if crd._versions is not None}
+    assert compiled == {("kustomize.toolkit.fluxcd.io", "Kustomization")}
+
+
 def test_from_documents_ignores_other_documents() -> None:
     schemas = CrdSchemas.from_documents([{"apiVersion": "v1", "kind": "Namespace"}, _crd({})])
     assert schemas.kinds() == [("example.com", "Widget")]
@@ -868,8 +889,12 @@ def test_schemas_are_not_recompiled_per_validate_call(monkeypatch: pytest.Monkey
     # The counter sees compilation when it happens ...
     CrdSchemas.from_documents(manifest.documents)
     assert calls > 100
-    # ... and none while validating, however many objects.
+    # ... and, once each kind has been compiled (on its first check: for_manifest is lazy), none
+    # while validating, however many objects.
     schemas = for_manifest(manifest)
+    for make in VALID.values():
+        schemas.validate(make())
+    for_manifest(manifest).validate(kustomization("kustomize.toolkit.fluxcd.io/v1beta2"))
     calls = 0
     for _ in range(50):
         for make in VALID.values():

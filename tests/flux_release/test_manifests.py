@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -129,7 +130,8 @@ def test_download_stores_in_cache_and_second_call_hits_cache(
     assert first.origin == server.template.format(version="v2.9.4")
     assert server.requests == ["/v2.9.4/install.yaml"]
     cached = tmp_path / "cache" / "flux-gitops" / "flux" / "v2.9.4" / "install.yaml"
-    assert _cache_files(tmp_path) == [cached]  # no temporary file left behind
+    # no temporary file left behind; the objects parsed to check the download are kept too
+    assert _cache_files(tmp_path) == [cached, manifests.parsed_cache_file(first.sha256)]
 
     second = load_install_manifest(flux, tmp_path, url_template=server.template)
     assert server.requests == ["/v2.9.4/install.yaml"], "the cache must answer the second call"
@@ -241,3 +243,96 @@ def test_mirror_directory_comes_before_cache_and_download(server: _Server, tmp_p
     got = load_install_manifest(settings("v2.9.4"), tmp_path, mirror, url_template=server.template)
     assert got.origin == str(mirror / "v2.9.4" / "gotk-components.yaml")
     assert server.requests == []
+
+
+# ------------------------------------------------------------------------- the parsed cache
+
+
+def _fresh(text: str, origin: str = "test") -> manifests.InstallManifest:
+    """The manifest as a new process would see it: nothing parsed in this one yet."""
+    manifests._documents.cache_clear()
+    return manifests.InstallManifest("v2.9.4", text, origin)
+
+
+def _no_yaml(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(text: str, origin: str) -> None:
+        raise AssertionError("the YAML was parsed although the parsed cache has it")
+
+    monkeypatch.setattr(manifests, "_parse", refuse)
+
+
+def test_parsed_objects_are_read_back_from_the_cache_instead_of_the_yaml(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    text = manifest_path("v2.9.4").read_text()
+    first = _fresh(text)
+    parsed = first.documents
+    entry = manifests.parsed_cache_file(first.sha256)
+    assert entry.is_file()
+    _no_yaml(monkeypatch)
+    again = _fresh(text, "elsewhere").documents
+    # the same objects, key order included (gotk-components.yaml is written from them)
+    assert again == parsed
+    assert json.dumps(again) == json.dumps(parsed)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda raw: raw[: len(raw) // 2],  # torn write
+        lambda raw: raw.replace(b'"format": "1 ', b'"format": "0 '),  # older layout
+        lambda raw: b"[]",
+        lambda raw: b'{"format": 1}',
+    ],
+    ids=["truncated", "other-format", "not-an-entry", "no-documents"],
+)
+def test_a_damaged_cache_entry_is_parsed_again_and_rewritten(
+    damage: Callable[[bytes], bytes],
+) -> None:
+    text = manifest_path("v2.9.4").read_text()
+    expected = _fresh(text).documents
+    entry = manifests.parsed_cache_file(hashlib.sha256(text.encode()).hexdigest())
+    entry.write_bytes(damage(entry.read_bytes()))
+    assert _fresh(text).documents == expected
+    assert json.loads(entry.read_bytes())["documents"] == expected
+
+
+def test_an_entry_is_only_used_for_the_text_it_was_made_from(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    text = manifest_path("v2.9.4").read_text()
+    sha = hashlib.sha256(text.encode()).hexdigest()
+    _fresh(text).documents  # noqa: B018
+    entry = manifests.parsed_cache_file(sha)
+    # an entry copied under another text's name says whose it is, and is not believed
+    other = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: flux-system\n"
+    other_sha = hashlib.sha256(other.encode()).hexdigest()
+    manifests.parsed_cache_file(other_sha).write_bytes(entry.read_bytes())
+    assert [d["kind"] for d in _fresh(other).documents] == ["Namespace"]
+
+
+def test_the_parsed_cache_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(manifests.PARSE_CACHE_ENV, "off")
+    text = manifest_path("v2.9.4").read_text()
+    manifest = _fresh(text)
+    assert manifest.documents
+    assert not manifests.parsed_cache_file(manifest.sha256).exists()
+
+
+def test_objects_json_would_not_give_back_are_not_cached() -> None:
+    # a timestamp and an integer key: JSON would turn them into strings
+    for text in (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  at: 2026-11-26\n",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  1: one\n",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  x: .nan\n",
+    ):
+        manifest = _fresh(text)
+        assert manifest.documents
+        assert not manifests.parsed_cache_file(manifest.sha256).exists(), text
+
+
+def test_a_cache_that_cannot_be_written_only_costs_the_parse(tmp_path: Path) -> None:
+    (tmp_path / "cache" / "flux-gitops").mkdir(parents=True)
+    (tmp_path / "cache" / "flux-gitops" / "parsed").write_text("a file where a directory goes")
+    text = manifest_path("v2.9.4").read_text()
+    assert _fresh(text).documents == _fresh(text).documents
