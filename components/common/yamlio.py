@@ -21,8 +21,11 @@ Out, two deterministic styles, keys in the order the renderer built them, no ali
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
 from collections.abc import Callable, Hashable
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -438,6 +441,15 @@ def dump_flux(obj: Any) -> str:
     """One document in flux's style (see the module docstring). Keys are sorted at every level:
     kustomize and sigs.k8s.io/yaml write objects through JSON maps."""
     return _dump(obj, _FluxDumper, _flux_str_node, sort_keys=True, width=80)
+
+
+@functools.cache
+def flux_style_fingerprint() -> str:
+    """What decides the text `dump_all_flux` writes for given objects, besides the objects: this
+    module's source and the PyYAML and libyaml versions (a cache key, see `derived`)."""
+    libyaml = yaml._yaml.get_version_string() if yaml.__with_libyaml__ else "none"
+    source = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    return f"yamlio {source} PyYAML {yaml.__version__} libyaml {libyaml}"
 
 
 def dump_all_flux(objs: list[Any]) -> str:

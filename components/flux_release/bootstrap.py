@@ -14,11 +14,13 @@ directory, then never disagrees with Pulumi.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from collections import OrderedDict
 from typing import Any
 
-from components.common import yamlio
+from components.common import derived, yamlio
 from components.common.durations import go_duration
 from components.common.flux import FLUX_NAMESPACE, KUSTOMIZE_GROUP, SOURCE_GROUP, SYNC_NAME
 from components.common.repofiles import RepoFile
@@ -109,11 +111,29 @@ def components_text(flux: FluxSettings, manifest: InstallManifest) -> str:
         if found is not None:
             _components_cache.move_to_end(key)
             return found
-    text = header(flux) + yamlio.dump_all_flux(install_objects(manifest, flux))
+    text = header(flux) + _dump_install(install_objects(manifest, flux))
     with _components_lock:
         _components_cache[key] = text
         while len(_components_cache) > _COMPONENTS_CACHE_SIZE:
             _components_cache.popitem(last=False)
+    return text
+
+
+def _dump_install(objs: list[dict[str, Any]]) -> str:
+    """`yamlio.dump_all_flux(objs)`, kept in the rendered cache (`components.common.derived`)
+    under the digest of the objects and of the serialiser, so a fresh process that renders the
+    same install again reads ~270 KB instead of serialising it."""
+    if not derived.enabled() or not derived.json_exact(objs):
+        return yamlio.dump_all_flux(objs)
+    key = hashlib.sha256()
+    key.update(yamlio.flux_style_fingerprint().encode())
+    key.update(b"\n")
+    key.update(json.dumps(objs).encode())
+    path = derived.base() / "rendered" / f"{key.hexdigest()}.yaml"
+    text = derived.get_text(path)
+    if text is None:
+        text = yamlio.dump_all_flux(objs)
+        derived.put_text(path, text)
     return text
 
 

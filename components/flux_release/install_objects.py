@@ -27,12 +27,12 @@ of a `gotk-components.yaml`, added to the release asset `install.yaml` (see
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from components.common.errors import ManifestError
 from components.common.flux import FLUX_NAMESPACE
+from components.common.plain import copy_tree
 from components.config.model import FluxSettings
 from components.flux_release.manifests import InstallManifest
 
@@ -128,7 +128,7 @@ def install_objects(manifest: InstallManifest, flux: FluxSettings) -> list[dict[
                 )
 
     kept = [
-        copy.deepcopy(obj)
+        copy_tree(obj)
         for obj in documents
         if _selected(obj, selected) and (flux.network_policy or obj.get("kind") != "NetworkPolicy")
     ]

@@ -25,12 +25,12 @@ as checked against `kubectl kustomize` in tests/flux_release/test_bootstrap.py:
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Sequence
 from typing import Any
 
 from components.common.errors import FluxGitopsError, quote
+from components.common.plain import copy_tree
 from components.config.model import Patch, PatchTarget
 from components.config.patch_syntax import parse_patch, parse_selector
 
@@ -154,7 +154,7 @@ def apply_patches(
     objects: Sequence[Obj], patches: Sequence[Patch], key: str = "flux-gitops:flux.patches"
 ) -> list[Obj]:
     """The objects with every patch applied in order; the inputs are not modified."""
-    result = [copy.deepcopy(o) for o in objects]
+    result = [copy_tree(o) for o in objects]
     for i, patch in enumerate(patches):
         where = f"{key}[{i}]"
         try:
@@ -216,7 +216,7 @@ def strategic_merge(obj: Obj, patch: Obj, where: str = "patch") -> Obj:
     if "metadata" in body:
         body["metadata"] = meta
     schema = _SCHEMAS.get((_group_version(obj)[0], str(obj.get("kind", ""))), _DEFAULT_SCHEMA)
-    merged = _merge_map(copy.deepcopy(obj), body, schema, where)
+    merged = _merge_map(copy_tree(obj), body, schema, where)
     return merged if merged is not None else {}
 
 
@@ -399,7 +399,7 @@ def _add(doc: Any, path: str, value: Any, where: str, *, replace: bool = False) 
 
 def json6902(obj: Obj, operations: list[Any], where: str = "patch") -> Obj:
     """One object with a JSON 6902 patch applied; the input is not modified."""
-    doc: Any = copy.deepcopy(obj)
+    doc: Any = copy_tree(obj)
     for n, op in enumerate(operations):
         at = f"{where} operation {n}"
         if not isinstance(op, dict) or "op" not in op or "path" not in op:
@@ -408,11 +408,11 @@ def json6902(obj: Obj, operations: list[Any], where: str = "patch") -> Obj:
         if kind in ("add", "replace", "test") and "value" not in op:
             raise PatchError(f"{at}: {kind} needs a `value`")
         if kind == "add":
-            doc = _add(doc, path, copy.deepcopy(op["value"]), at)
+            doc = _add(doc, path, copy_tree(op["value"]), at)
         elif kind == "remove":
             _remove(doc, path, at)
         elif kind == "replace":
-            doc = _add(doc, path, copy.deepcopy(op["value"]), at, replace=True)
+            doc = _add(doc, path, copy_tree(op["value"]), at, replace=True)
         elif kind == "test":
             if _get(doc, path, at) != op["value"]:
                 raise PatchError(f"{at}: test of {path} failed")
@@ -422,7 +422,7 @@ def json6902(obj: Obj, operations: list[Any], where: str = "patch") -> Obj:
             value = _get(doc, str(op["from"]), at)
             if kind == "move":
                 _remove(doc, str(op["from"]), at)
-            doc = _add(doc, path, copy.deepcopy(value), at)
+            doc = _add(doc, path, copy_tree(value), at)
         else:
             raise PatchError(f"{at}: unknown op {quote(kind)}")
     if not isinstance(doc, dict):

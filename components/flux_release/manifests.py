@@ -16,12 +16,9 @@ download that does not match is rejected before anything is written to the cache
 
 Parsing the YAML is most of what one stack's render costs in a fresh process (a `pulumi
 preview` in CI): ~35 ms for the 270 KB of a release, where JSON of the same objects loads in
-~2 ms. So the parsed objects are kept beside the cache as JSON, named by the text's sha256
-(`$XDG_CACHE_HOME/flux-gitops/parsed/<sha256>.json`), and read back instead of the YAML when
-they are there. The name is the digest of the exact text, so an entry can never stand for other
-bytes; an entry that does not read back whole is ignored and written again, and a cache that
-cannot be written (a read-only home) only costs the parse. `FLUXBOOT_PARSE_CACHE=off` turns it
-off.
+~2 ms. So the parsed objects are kept as JSON named by the text's sha256
+(`$XDG_CACHE_HOME/flux-gitops/parsed/<sha256>.json`, see `components.common.derived`), and read
+back instead of the YAML when they are there.
 
 What the two kinds of file contain (fluxcd/flux2 `.github/workflows/release.yaml`,
 `pkg/manifestgen/install`): the release asset `install.yaml` is `kustomize build
@@ -35,12 +32,10 @@ controllers' `--events-addr` names the namespace literally. A `gotk-components.y
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -49,13 +44,12 @@ from typing import Any
 
 import yaml
 
-from components.common import yamlio
+from components.common import derived, yamlio
 from components.common.errors import ManifestError, quote
 from components.common.textfiles import UnreadableFileError, read_text
 from components.config.model import FluxSettings
 
 MIRROR_ENV = "FLUXBOOT_MANIFESTS_DIR"
-PARSE_CACHE_ENV = "FLUXBOOT_PARSE_CACHE"
 # bumped whenever what `_parse` returns for the same text could change
 _PARSED_FORMAT = f"1 PyYAML {yaml.__version__}"
 URL_ENV = "FLUXBOOT_MANIFESTS_URL"
@@ -89,7 +83,7 @@ class InstallManifest:
 
 @functools.lru_cache(maxsize=16)
 def _documents(text: str, origin: str, sha256: str) -> list[dict[str, Any]]:
-    use_cache = os.environ.get(PARSE_CACHE_ENV, "").lower() not in ("off", "0", "false", "no")
+    use_cache = derived.enabled()
     if use_cache:
         docs = _read_parsed(sha256)
         if docs is not None:
@@ -112,26 +106,21 @@ def _parse(text: str, origin: str) -> list[dict[str, Any]]:
     return docs
 
 
-def _cache_base() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "flux-gitops"
-
-
 def cache_dir() -> Path:
-    return _cache_base() / "flux"
+    return derived.base() / "flux"
 
 
 def parsed_cache_file(sha256: str) -> Path:
     """Where the parsed objects of the manifest text with this digest are kept."""
-    return _cache_base() / "parsed" / f"{sha256}.json"
+    return derived.base() / "parsed" / f"{sha256}.json"
 
 
 def _read_parsed(sha256: str) -> list[dict[str, Any]] | None:
     """The cached objects of the text with this digest, or None when there is no whole entry."""
+    raw = derived.read(parsed_cache_file(sha256))
     try:
-        raw = parsed_cache_file(sha256).read_bytes()
-        entry = json.loads(raw)
-    except (OSError, ValueError):
+        entry = json.loads(raw) if raw is not None else None
+    except ValueError:
         return None
     if not isinstance(entry, dict) or entry.get("format") != _PARSED_FORMAT:
         return None
@@ -145,30 +134,15 @@ def _read_parsed(sha256: str) -> list[dict[str, Any]] | None:
 
 def _write_parsed(sha256: str, docs: list[dict[str, Any]]) -> None:
     """Keep `docs` in the parsed cache, when JSON holds them exactly (it does for every
-    manifest Flux publishes: strings, numbers, booleans, nulls, lists and string-keyed maps)."""
-    if not _json_exact(docs):
+    manifest Flux publishes)."""
+    if not derived.json_exact(docs):
         return
     entry = {"format": _PARSED_FORMAT, "sha256": sha256, "documents": docs}
-    # an optimisation only: a read-only or full cache costs the parse, nothing else
-    with contextlib.suppress(OSError, ValueError):
-        _store(parsed_cache_file(sha256), json.dumps(entry, allow_nan=False))
-
-
-def _json_exact(obj: Any) -> bool:
-    """True when JSON gives `obj` back equal and of the same types."""
-    stack = [obj]
-    while stack:
-        item = stack.pop()
-        kind = type(item)
-        if kind is dict:
-            if not all(type(k) is str for k in item):
-                return False
-            stack.extend(item.values())
-        elif kind is list:
-            stack.extend(item)
-        elif kind not in (str, int, float, bool) and item is not None:
-            return False
-    return True
+    try:
+        text = json.dumps(entry, allow_nan=False)
+    except ValueError:  # NaN or infinity: JSON has no such numbers
+        return
+    derived.put(parsed_cache_file(sha256), text)
 
 
 def manifests_url(version: str, url_template: str | None = None) -> str:
@@ -321,19 +295,5 @@ def download_install_manifest(
         manifest.documents  # noqa: B018 - parse now: an HTML error page must not be cached
     except ManifestError as err:
         raise ManifestError(f"{_VERSION_KEY}: {err}; nothing was stored") from None
-    _store(_cache_file(flux.version), text)
+    derived.store(_cache_file(flux.version), text)
     return manifest
-
-
-def _store(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

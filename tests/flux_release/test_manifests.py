@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from components.common import derived
 from components.common.errors import ManifestError
 from components.flux_release import manifests
 from components.flux_release.manifests import (
@@ -312,7 +313,7 @@ def test_an_entry_is_only_used_for_the_text_it_was_made_from(
 
 
 def test_the_parsed_cache_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(manifests.PARSE_CACHE_ENV, "off")
+    monkeypatch.setenv(derived.CACHE_ENV, "off")
     text = manifest_path("v2.9.4").read_text()
     manifest = _fresh(text)
     assert manifest.documents

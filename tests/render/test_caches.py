@@ -8,14 +8,15 @@ cached file are still reported, under each file's own path.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from components.common import yamlio
+from components.common import derived, yamlio
 from components.common.errors import ValidationError
 from components.common.repofiles import RepoFile, RepoFiles
 from components.config.model import GitSettings
-from components.flux_release import crds
+from components.flux_release import bootstrap, crds
 from components.flux_release.bootstrap import components_text, render_flux_system
 from components.flux_release.install_objects import header, install_objects
 from components.flux_release.manifests import InstallManifest
@@ -91,3 +92,81 @@ def test_fleet_render_is_byte_identical_to_the_golden_files() -> None:
         golden = PROJECT_DIR / "tests" / "golden" / stack
         for path, f in files.items():
             assert f.content == (golden / path).read_text(), path
+
+
+# -------------------------------------------- the on-disk cache (components.common.derived)
+
+
+@pytest.fixture
+def disk_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """An empty cache directory, and no gotk-components.yaml kept in this process."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv(derived.CACHE_ENV, raising=False)
+    bootstrap._components_cache.clear()
+    return tmp_path / "flux-gitops" / "rendered"
+
+
+def _dumps(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the install serialisations from now on."""
+    calls: list[int] = []
+    real = yamlio.dump_all_flux
+
+    def counting(objs: list[Any]) -> str:
+        calls.append(len(objs))
+        return real(objs)
+
+    monkeypatch.setattr(yamlio, "dump_all_flux", counting)
+    return calls
+
+
+def test_a_fresh_process_reads_gotk_components_back_instead_of_serialising_it(
+    disk_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    m, flux = manifest(), settings()
+    uncached = header(flux) + yamlio.dump_all_flux(install_objects(m, flux))
+    assert components_text(flux, m) == uncached
+    assert len(list(disk_cache.iterdir())) == 1
+    calls = _dumps(monkeypatch)
+    bootstrap._components_cache.clear()  # as in a new process
+    assert components_text(flux, m) == uncached
+    assert calls == []
+    # other settings are other objects: another entry
+    components_text(settings(tolerationKeys=["infra"]), m)
+    assert len(calls) == 1 and len(list(disk_cache.iterdir())) == 2
+
+
+def test_a_new_serialiser_does_not_read_what_the_old_one_wrote(
+    disk_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    m, flux = manifest(), settings()
+    components_text(flux, m)
+    calls = _dumps(monkeypatch)
+    monkeypatch.setattr(yamlio, "flux_style_fingerprint", lambda: "yamlio changed")
+    bootstrap._components_cache.clear()
+    components_text(flux, m)
+    assert len(calls) == 1 and len(list(disk_cache.iterdir())) == 2
+
+
+def test_a_damaged_entry_is_serialised_again_and_replaced(
+    disk_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    m, flux = manifest(), settings()
+    good = components_text(flux, m)
+    (entry,) = disk_cache.iterdir()
+    entry.write_bytes(entry.read_bytes().replace(b"replicas: 1", b"replicas: 9", 1))
+    calls = _dumps(monkeypatch)
+    bootstrap._components_cache.clear()
+    assert components_text(flux, m) == good
+    assert len(calls) == 1
+    bootstrap._components_cache.clear()
+    assert components_text(flux, m) == good
+    assert len(calls) == 1  # the entry was written again, whole
+
+
+def test_the_disk_cache_can_be_turned_off(
+    disk_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(derived.CACHE_ENV, "off")
+    calls = _dumps(monkeypatch)
+    components_text(settings(), manifest())
+    assert len(calls) == 1 and not disk_cache.exists()

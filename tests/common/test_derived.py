@@ -1,0 +1,47 @@
+"""The on-disk cache of derived data: entries are whole or absent, and failing to keep one
+costs nothing but time."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import pytest
+
+from components.common import derived
+
+
+@pytest.fixture(autouse=True)
+def _cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+
+
+def test_text_comes_back_whole_or_not_at_all(tmp_path: Path) -> None:
+    path = derived.base() / "rendered" / "x.yaml"
+    assert derived.get_text(path) is None
+    derived.put_text(path, "a: ü\n")
+    assert derived.get_text(path) == "a: ü\n"
+    raw = path.read_bytes()
+    for damaged in (raw[:-1], raw + b"x", raw.replace(b"a", b"b"), b"", b"no digest"):
+        path.write_bytes(damaged)
+        assert derived.get_text(path) is None, damaged
+    assert [p.name for p in path.parent.iterdir()] == ["x.yaml"]  # no temporary files left
+
+
+def test_a_cache_that_cannot_be_written_is_no_error(tmp_path: Path) -> None:
+    (tmp_path / "flux-gitops").write_text("a file where the cache directory goes")
+    derived.put_text(derived.base() / "rendered" / "x.yaml", "text")
+    assert derived.get_text(derived.base() / "rendered" / "x.yaml") is None
+
+
+@pytest.mark.parametrize("value", ["off", "OFF", "0", "false", "no"])
+def test_it_can_be_turned_off(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    assert derived.enabled()
+    monkeypatch.setenv(derived.CACHE_ENV, value)
+    assert not derived.enabled()
+
+
+def test_json_exact_refuses_what_json_would_change() -> None:
+    assert derived.json_exact([{"a": [1, 1.5, True, None, "s", {}]}])
+    for lossy in ({1: "a"}, {"a": (1, 2)}, {"a": datetime.date(2026, 1, 1)}, {"a": {1}}, b"x"):
+        assert not derived.json_exact(lossy), lossy
