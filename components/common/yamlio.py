@@ -307,9 +307,20 @@ def load_all_fast(text: str) -> list[Any]:
     return [d for d in _guard_recursion(_load_all_list, text, _FastStrictLoader) if d is not None]
 
 
+class _GeneratedLoader(_FastLoader, _MemoResolver):  # type: ignore[valid-type, misc]
+    """libyaml's parser and `_build`, without the bounds: for text this program wrote."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        try:
+            return _build(self, node, {})
+        except _Fallback:
+            return super().construct_document(node)
+
+
 def load_all_generated(text: str) -> list[Any]:
-    """`load_all` for text this program generated itself (no duplicate-key check needed)."""
-    return [d for d in yaml.load_all(text, Loader=_FastLoader) if d is not None]
+    """`load_all` for text this program generated itself (no bounds or duplicate-key check
+    needed: it wrote no aliases and no key twice)."""
+    return [d for d in yaml.load_all(text, Loader=_GeneratedLoader) if d is not None]
 
 
 class _Dumper(yaml.SafeDumper, _MemoResolver):

@@ -36,8 +36,6 @@ import functools
 import hashlib
 import json
 import os
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -256,6 +254,9 @@ def download_install_manifest(
     matches `flux.manifestsSha256` (when pinned). The cache file is replaced atomically, so a
     concurrent `pulumi preview` never reads half a file.
     """
+    import urllib.error  # here: http.client and ssl cost every render ~10 ms to import
+    import urllib.request
+
     url = manifests_url(flux.version, url_template)
     air_gapped = "set flux-gitops:flux.manifestsPath to a local copy for air-gapped use"
     try:

@@ -117,6 +117,7 @@ def test_the_fast_constructor_builds_what_pyyaml_builds(name: str, text: str) ->
     # repr: types (True is not 1, 1.0 is not 1), values and key order all count
     assert repr(yamlio.load_all(text)) == repr(expected)
     assert repr(yamlio.load_all_fast(text)) == repr(expected)
+    assert repr(yamlio.load_all_generated(text)) == repr(expected)
 
 
 def test_the_fast_constructor_builds_a_release_manifest_without_falling_back() -> None:
