@@ -26,6 +26,7 @@ import contextlib
 import datetime
 import ipaddress
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -53,6 +54,9 @@ KWOK_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
 
 class ControlPlaneError(RuntimeError):
     """A component did not start or did not become ready; the message names its log."""
+
+
+_START_ATTEMPTS = 3
 
 
 def free_port() -> int:
@@ -286,6 +290,21 @@ class LocalControlPlane:
     # -------------------------------------------------------------- start / stop
 
     def start(self) -> None:
+        """Start every component and wait until the cluster is usable. A port picked free can be
+        taken by another process before the component binds it: then the whole control plane is
+        started again on other ports (the only listeners are etcd's, the API server's and
+        kwok's; the controller manager and the scheduler serve nothing)."""
+        for attempt in range(1, _START_ATTEMPTS + 1):
+            try:
+                self._start()
+                return
+            except ControlPlaneError as err:
+                if "address already in use" not in str(err) or attempt == _START_ATTEMPTS:
+                    raise
+                self.stop()
+                shutil.rmtree(self.workdir / "etcd", ignore_errors=True)
+
+    def _start(self) -> None:
         missing = [
             b
             for b in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
@@ -369,10 +388,8 @@ class LocalControlPlane:
         self._spawn(
             "kube-controller-manager",
             f"--kubeconfig={kubeconfigs['controller-manager']}",
-            f"--authentication-kubeconfig={kubeconfigs['controller-manager']}",
-            f"--authorization-kubeconfig={kubeconfigs['controller-manager']}",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={free_port()}",
+            # nothing here reads its health or metrics endpoint: no port to race for
+            "--secure-port=0",
             f"--service-account-private-key-file={sa_private}",
             f"--root-ca-file={pki.ca}",
             "--use-service-account-credentials=true",
@@ -383,10 +400,7 @@ class LocalControlPlane:
         self._spawn(
             "kube-scheduler",
             f"--kubeconfig={kubeconfigs['scheduler']}",
-            f"--authentication-kubeconfig={kubeconfigs['scheduler']}",
-            f"--authorization-kubeconfig={kubeconfigs['scheduler']}",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={free_port()}",
+            "--secure-port=0",
             "--leader-elect=false",
             "--profiling=false",
         )
