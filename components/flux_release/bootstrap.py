@@ -14,7 +14,6 @@ directory, then never disagrees with Pulumi.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from collections import OrderedDict
@@ -121,15 +120,11 @@ def components_text(flux: FluxSettings, manifest: InstallManifest) -> str:
 
 def _dump_install(objs: list[dict[str, Any]]) -> str:
     """`yamlio.dump_all_flux(objs)`, kept in the rendered cache (`components.common.derived`)
-    under the digest of the objects and of the serialiser, so a fresh process that renders the
-    same install again reads ~270 KB instead of serialising it."""
+    under the digest of the objects, so a fresh process that renders the same install again
+    reads ~270 KB instead of serialising it."""
     if not derived.enabled() or not derived.json_exact(objs):
         return yamlio.dump_all_flux(objs)
-    key = hashlib.sha256()
-    key.update(yamlio.flux_style_fingerprint().encode())
-    key.update(b"\n")
-    key.update(json.dumps(objs).encode())
-    path = derived.base() / "rendered" / f"{key.hexdigest()}.yaml"
+    path = derived.base() / "rendered" / f"{derived.key('gotk-components', json.dumps(objs))}.yaml"
     text = derived.get_text(path)
     if text is None:
         text = yamlio.dump_all_flux(objs)

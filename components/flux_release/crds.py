@@ -848,6 +848,10 @@ class Verdict:
 class CrdSchemas:
     """The compiled CRD schemas of one Flux release, and the validator built on them."""
 
+    # The sha256 of the install manifest these were read from, when known (`for_manifest`):
+    # what the verdict cache of `components.render.pipeline` names the release by.
+    digest: str | None = None
+
     def __init__(self, crds: Iterable[_Crd]) -> None:
         self._crds: dict[tuple[str, str], _Crd] = {}
         for crd in crds:
@@ -985,6 +989,7 @@ def for_manifest(manifest: InstallManifest) -> CrdSchemas:
             _cache.move_to_end(key)
             return found
         found = CrdSchemas.from_documents(manifest.documents, lazy=True)
+        found.digest = manifest.sha256
         _cache[key] = found
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)

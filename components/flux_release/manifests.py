@@ -40,16 +40,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from components.common import derived, yamlio
 from components.common.errors import ManifestError, quote
 from components.common.textfiles import UnreadableFileError, read_text
 from components.config.model import FluxSettings
 
 MIRROR_ENV = "FLUXBOOT_MANIFESTS_DIR"
-# bumped whenever what `_parse` returns for the same text could change
-_PARSED_FORMAT = f"1 PyYAML {yaml.__version__}"
 URL_ENV = "FLUXBOOT_MANIFESTS_URL"
 # The release asset every fluxcd/flux2 release publishes (with its digest in the release's
 # `flux_<version>_checksums.txt`, so `flux.manifestsSha256` can be taken from there).
@@ -115,12 +111,12 @@ def parsed_cache_file(sha256: str) -> Path:
 
 def _read_parsed(sha256: str) -> list[dict[str, Any]] | None:
     """The cached objects of the text with this digest, or None when there is no whole entry."""
-    raw = derived.read(parsed_cache_file(sha256))
+    text = derived.get_text(parsed_cache_file(sha256))
     try:
-        entry = json.loads(raw) if raw is not None else None
+        entry = json.loads(text) if text is not None else None
     except ValueError:
         return None
-    if not isinstance(entry, dict) or entry.get("format") != _PARSED_FORMAT:
+    if not isinstance(entry, dict) or entry.get("code") != derived.code_fingerprint():
         return None
     docs = entry.get("documents")
     if entry.get("sha256") != sha256 or not isinstance(docs, list) or not docs:
@@ -135,12 +131,12 @@ def _write_parsed(sha256: str, docs: list[dict[str, Any]]) -> None:
     manifest Flux publishes)."""
     if not derived.json_exact(docs):
         return
-    entry = {"format": _PARSED_FORMAT, "sha256": sha256, "documents": docs}
+    entry = {"code": derived.code_fingerprint(), "sha256": sha256, "documents": docs}
     try:
         text = json.dumps(entry, allow_nan=False)
     except ValueError:  # NaN or infinity: JSON has no such numbers
         return
-    derived.put(parsed_cache_file(sha256), text)
+    derived.put_text(parsed_cache_file(sha256), text)
 
 
 def manifests_url(version: str, url_template: str | None = None) -> str:

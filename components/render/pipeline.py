@@ -9,14 +9,15 @@ objects. Nothing is written anywhere until every step has passed.
 from __future__ import annotations
 
 import functools
+import json
 import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
-from components.common import yamlio
+from components.common import derived, yamlio
 from components.common.errors import ConfigError, Problem, ValidationError
 from components.common.repofiles import RepoFiles
 from components.config.model import StackConfig
@@ -89,6 +90,18 @@ def _file_problems(
         if found is not None:
             _validated.move_to_end(key)
             return found
+    result = _stored_verdict(content, schemas)
+    if result is None:
+        result = _check_text(content, schemas)
+        _store_verdict(content, schemas, result)
+    with _validated_lock:
+        _validated[key] = result
+        while len(_validated) > _VALIDATED_CACHE_SIZE:
+            _validated.popitem(last=False)
+    return result
+
+
+def _check_text(content: str, schemas: CrdSchemas) -> tuple[tuple[str, ...], tuple[str, ...]]:
     problems: list[str] = []
     notes: list[str] = []
     try:
@@ -102,12 +115,50 @@ def _file_problems(
         verdict = schemas.check(doc)
         problems.extend(verdict.errors)
         notes.extend(verdict.unchecked)
-    result = (tuple(problems), tuple(notes))
-    with _validated_lock:
-        _validated[key] = result
-        while len(_validated) > _VALIDATED_CACHE_SIZE:
-            _validated.popitem(last=False)
-    return result
+    return tuple(problems), tuple(notes)
+
+
+# ... and across processes, in the verdict cache (components.common.derived): a fresh process
+# (each CI `pulumi preview`) would otherwise compile the CRD schemas and CEL rules of every kind
+# its files use, most of what validating costs there, to find what it found last time.
+
+
+def _verdict_file(content: str, schemas: CrdSchemas) -> Path | None:
+    if schemas.digest is None or not derived.enabled():
+        return None
+    return derived.base() / "verdicts" / f"{derived.key('verdict', schemas.digest, content)}.json"
+
+
+def _stored_verdict(
+    content: str, schemas: CrdSchemas
+) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    path = _verdict_file(content, schemas)
+    text = derived.get_text(path) if path is not None else None
+    if path is None or text is None:
+        return None
+    try:
+        entry = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(entry, dict) or entry.get("name") != path.name:
+        return None
+    problems, notes = entry.get("problems"), entry.get("notes")
+    if not _strings(problems) or not _strings(notes):
+        return None
+    return tuple(problems), tuple(notes)
+
+
+def _strings(value: Any) -> TypeGuard[list[str]]:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _store_verdict(
+    content: str, schemas: CrdSchemas, verdict: tuple[tuple[str, ...], tuple[str, ...]]
+) -> None:
+    path = _verdict_file(content, schemas)
+    if path is not None:
+        entry = {"name": path.name, "problems": list(verdict[0]), "notes": list(verdict[1])}
+        derived.put_text(path, json.dumps(entry))
 
 
 def validate_files(files: RepoFiles, schemas: CrdSchemas, flux_version: str) -> tuple[str, ...]:

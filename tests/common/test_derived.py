@@ -45,3 +45,30 @@ def test_json_exact_refuses_what_json_would_change() -> None:
     assert derived.json_exact([{"a": [1, 1.5, True, None, "s", {}]}])
     for lossy in ({1: "a"}, {"a": (1, 2)}, {"a": datetime.date(2026, 1, 1)}, {"a": {1}}, b"x"):
         assert not derived.json_exact(lossy), lossy
+
+
+def test_any_change_to_the_code_is_another_fingerprint(tmp_path: Path) -> None:
+    package = tmp_path / "components"
+    (package / "sub").mkdir(parents=True)
+    (package / "a.py").write_text("A = 1\n")
+    (package / "sub" / "b.py").write_text("B = 2\n")
+    (package / "notes.txt").write_text("not code")
+    first = derived.source_digest(package)
+    (package / "notes.txt").write_text("still not code")
+    assert derived.source_digest(package) == first
+    (package / "sub" / "b.py").write_text("B = 3\n")
+    changed = derived.source_digest(package)
+    assert changed != first
+    (package / "sub" / "c.py").write_text("")
+    assert derived.source_digest(package) != changed
+    (package / "sub" / "c.py").unlink()
+    (package / "sub" / "b.py").rename(package / "b.py")  # same bytes, another module
+    assert derived.source_digest(package) != changed
+    assert derived.source_digest(package, "PyYAML 6.0.4") != derived.source_digest(package)
+
+
+def test_an_entry_key_depends_on_the_code_and_every_part(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert derived.key("a", "b") != derived.key("a", "c") != derived.key("ab")
+    before = derived.key("a")
+    monkeypatch.setattr(derived, "code_fingerprint", lambda: "other code")
+    assert derived.key("a") != before

@@ -181,3 +181,16 @@ def test_the_resolver_memo_is_only_shared_by_classes_that_resolve_alike() -> Non
     standard = yaml.resolver.Resolver.yaml_implicit_resolvers
     for cls in (yamlio._Loader, yamlio._FastStrictLoader, yamlio._Dumper, yamlio._FluxDumper):
         assert cls.yaml_implicit_resolvers is standard, cls
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a: [1, 2\n", "a: b: c\n", "a:\n  - b\n c: d\n", "\ta: 1\n", "a: 'open\n", "--- |\n  x\n a\n"],
+)
+def test_libyaml_parses_but_the_errors_people_read_stay_pyyaml_s(text: str) -> None:
+    with pytest.raises(yaml.YAMLError) as pure:
+        list(yaml.load_all(text, Loader=yaml.SafeLoader))
+    for load in (yamlio.load, yamlio.load_all):
+        with pytest.raises(yaml.YAMLError) as ours:
+            load(text)
+        assert yamlio.one_line(ours.value) == yamlio.one_line(pure.value)

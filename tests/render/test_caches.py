@@ -20,6 +20,7 @@ from components.flux_release import bootstrap, crds
 from components.flux_release.bootstrap import components_text, render_flux_system
 from components.flux_release.install_objects import header, install_objects
 from components.flux_release.manifests import InstallManifest
+from components.render import pipeline
 from components.render.pipeline import render_stack, validate_files
 from components.render.renderers import render_sources
 from tests.conftest import PROJECT_DIR
@@ -135,13 +136,13 @@ def test_a_fresh_process_reads_gotk_components_back_instead_of_serialising_it(
     assert len(calls) == 1 and len(list(disk_cache.iterdir())) == 2
 
 
-def test_a_new_serialiser_does_not_read_what_the_old_one_wrote(
+def test_new_code_does_not_read_what_the_old_code_wrote(
     disk_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     m, flux = manifest(), settings()
     components_text(flux, m)
     calls = _dumps(monkeypatch)
-    monkeypatch.setattr(yamlio, "flux_style_fingerprint", lambda: "yamlio changed")
+    monkeypatch.setattr(derived, "code_fingerprint", lambda: "another version of the code")
     bootstrap._components_cache.clear()
     components_text(flux, m)
     assert len(calls) == 1 and len(list(disk_cache.iterdir())) == 2
@@ -170,3 +171,75 @@ def test_the_disk_cache_can_be_turned_off(
     calls = _dumps(monkeypatch)
     components_text(settings(), manifest())
     assert len(calls) == 1 and not disk_cache.exists()
+
+
+_BAD_SOURCE = (
+    "---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\n"
+    "metadata: {name: x, namespace: flux-system}\nspec: {interval: soon, url: https://x}\n"
+)
+_GOOD_RELEASE = (
+    "---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\n"
+    "metadata: {name: x, namespace: flux-system}\n"
+    "spec: {interval: 1m, chart: {spec: {chart: x, sourceRef: {kind: HelmRepository, name: x}}}}\n"
+)
+
+
+def _as_a_new_process() -> crds.CrdSchemas:
+    """The release's schemas as a fresh process has them: nothing compiled, nothing checked."""
+    crds._cache.clear()
+    pipeline._validated.clear()
+    return crds.for_manifest(manifest())
+
+
+def _check(schemas: crds.CrdSchemas) -> str:
+    files = RepoFiles([RepoFile("ok.yaml", _GOOD_RELEASE, "scaffold")])
+    validate_files(files, schemas, "v2.9.4")
+    files = RepoFiles([RepoFile("bad.yaml", _BAD_SOURCE, "managed")])
+    with pytest.raises(ValidationError) as err:
+        validate_files(files, schemas, "v2.9.4")
+    return str(err.value)
+
+
+def test_a_fresh_process_reads_verdicts_back_instead_of_compiling_the_schemas(
+    disk_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = _check(_as_a_new_process())
+    assert "bad.yaml: HelmRepository flux-system/x: spec.interval" in first
+    assert len(list((disk_cache.parent / "verdicts").iterdir())) == 2
+
+    def refuse(*args: Any) -> None:
+        raise AssertionError("compiled although the verdict cache has the answer")
+
+    monkeypatch.setattr(crds, "_compile_versions", refuse)
+    assert _check(_as_a_new_process()) == first
+
+
+def test_a_verdict_is_not_read_for_other_code_another_release_or_a_damaged_entry(
+    disk_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = _check(_as_a_new_process())
+    verdicts = disk_cache.parent / "verdicts"
+    for entry in verdicts.iterdir():
+        entry.write_text(entry.read_text().replace('"problems": [', '"problems": ["forged", '))
+    forged = verdicts / "forged.json"
+    for entry in verdicts.iterdir():
+        # an entry renamed to another key says whose it is, and is not believed either
+        forged.write_bytes(entry.read_bytes())
+    assert _check(_as_a_new_process()) == first  # the forged problems were not believed
+    compiled: list[str] = []
+    real = crds._compile_versions
+
+    def counting(doc: Any, name: str, group: str, kind: str) -> Any:
+        compiled.append(kind)
+        return real(doc, name, group, kind)
+
+    monkeypatch.setattr(crds, "_compile_versions", counting)
+    monkeypatch.setattr(derived, "code_fingerprint", lambda: "another version of the code")
+    assert _check(_as_a_new_process()) == first
+    assert sorted(compiled) == ["HelmRelease", "HelmRepository"]
+    # schemas not read from a release's manifest have no name for it: nothing is kept
+    before = sorted(p.name for p in verdicts.iterdir())
+    schemas = crds.CrdSchemas.from_documents(manifest().documents)
+    pipeline._validated.clear()
+    assert _check(schemas) == first
+    assert sorted(p.name for p in verdicts.iterdir()) == before
