@@ -15,7 +15,6 @@ can contain one.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -32,12 +31,6 @@ from components.common.git_refs import DEFAULT_AUTHOR, branch_problem
 from components.common.k8s_names import is_dns1123_label, is_dns1123_subdomain, is_qualified_name
 from components.config import patch_syntax
 from components.config.stack_names import stack_file_name
-
-# Before the first model is built: pydantic then looks for plugins in the entry points of every
-# installed distribution (importlib.metadata), ~30 ms of each `fluxboot` command and `pulumi
-# preview` for plugins (observability hooks) this program has no use for. Set
-# PYDANTIC_DISABLE_PLUGINS yourself to decide otherwise.
-os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 PROJECT = "flux-gitops"
 PROJECT_FILE = "Pulumi.yaml"

@@ -14,7 +14,6 @@ directory, then never disagrees with Pulumi.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -96,7 +95,10 @@ def kustomization(flux: FluxSettings) -> dict[str, Any]:
 
 # gotk-components.yaml depends only on the manifest and the flux settings, not on the cluster,
 # and serialising its ~270 KB is most of what rendering a stack costs: kept per process, keyed
-# by (manifest sha256, flux settings as JSON). The values are str, so callers cannot mutate them.
+# by (manifest sha256, flux settings as JSON), and on disk under the same key (the rendered
+# cache of `components.common.derived`), so a fresh process that renders the same install again
+# neither customises nor serialises it: it reads 270 KB. The values are str, so callers cannot
+# mutate them.
 _COMPONENTS_CACHE_SIZE = 8
 _components_cache: OrderedDict[tuple[str, str], str] = OrderedDict()
 _components_lock = threading.Lock()
@@ -110,25 +112,16 @@ def components_text(flux: FluxSettings, manifest: InstallManifest) -> str:
         if found is not None:
             _components_cache.move_to_end(key)
             return found
-    text = header(flux) + _dump_install(install_objects(manifest, flux))
+    stored = derived.base() / "rendered" / f"{derived.key(COMPONENTS_FILE, *key)}.yaml"
+    text = derived.get_text(stored) if derived.enabled() else None
+    if text is None:
+        text = header(flux) + yamlio.dump_all_flux(install_objects(manifest, flux))
+        if derived.enabled():
+            derived.put_text(stored, text)
     with _components_lock:
         _components_cache[key] = text
         while len(_components_cache) > _COMPONENTS_CACHE_SIZE:
             _components_cache.popitem(last=False)
-    return text
-
-
-def _dump_install(objs: list[dict[str, Any]]) -> str:
-    """`yamlio.dump_all_flux(objs)`, kept in the rendered cache (`components.common.derived`)
-    under the digest of the objects, so a fresh process that renders the same install again
-    reads ~270 KB instead of serialising it."""
-    if not derived.enabled() or not derived.json_exact(objs):
-        return yamlio.dump_all_flux(objs)
-    path = derived.base() / "rendered" / f"{derived.key('gotk-components', json.dumps(objs))}.yaml"
-    text = derived.get_text(path)
-    if text is None:
-        text = yamlio.dump_all_flux(objs)
-        derived.put_text(path, text)
     return text
 
 

@@ -66,14 +66,17 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from components.common.errors import ManifestError
 from components.common.field_paths import child as _child
 from components.common.k8s_names import is_dns1123_label, is_dns1123_subdomain
-from components.flux_release import crd_rules
-from components.flux_release.crd_rules import Rule, RuleTree
 from components.flux_release.manifests import InstallManifest
+
+if TYPE_CHECKING:
+    # imported when a kind is first compiled (`_compile_versions`): the CEL runtime is ~10 ms
+    # of every process, and one whose verdicts are all cached compiles nothing
+    from components.flux_release.crd_rules import Rule, RuleTree
 
 FLUX_GROUP_SUFFIX = ".toolkit.fluxcd.io"
 
@@ -792,6 +795,8 @@ def _compile_crd(doc: Mapping[str, Any]) -> _Crd:
 def _compile_versions(
     doc: Mapping[str, Any], crd_name: str, group: str, kind: str
 ) -> dict[str, _Version]:
+    from components.flux_release import crd_rules
+
     versions: dict[str, _Version] = {}
     for entry in doc["spec"].get("versions") or []:
         name = entry.get("name")

@@ -128,10 +128,12 @@ def test_a_fresh_process_reads_gotk_components_back_instead_of_serialising_it(
     assert components_text(flux, m) == uncached
     assert len(list(disk_cache.iterdir())) == 1
     calls = _dumps(monkeypatch)
+    monkeypatch.setattr(bootstrap, "install_objects", lambda *a: pytest.fail("customised"))
     bootstrap._components_cache.clear()  # as in a new process
     assert components_text(flux, m) == uncached
     assert calls == []
-    # other settings are other objects: another entry
+    monkeypatch.setattr(bootstrap, "install_objects", install_objects)
+    # other settings: another entry
     components_text(settings(tolerationKeys=["infra"]), m)
     assert len(calls) == 1 and len(list(disk_cache.iterdir())) == 2
 
