@@ -188,6 +188,23 @@ def render(project: dict[str, Any], i: int, mirror: Path) -> pipeline.StackRende
 # ---------------------------------------------------------------------------------- measuring
 
 
+@contextlib.contextmanager
+def temporary_cache() -> Iterator[None]:
+    """An empty cache directory for the derived-data cache (components.common.derived) while
+    the fleet renders: its verdict entries (one per stack) start empty, as on a new machine,
+    and the user's cache gets none of the synthetic fleet's."""
+    before = os.environ.get("XDG_CACHE_HOME")
+    with tempfile.TemporaryDirectory(prefix="bench-cache-") as tmp:
+        os.environ["XDG_CACHE_HOME"] = tmp
+        try:
+            yield
+        finally:
+            if before is None:
+                del os.environ["XDG_CACHE_HOME"]
+            else:
+                os.environ["XDG_CACHE_HOME"] = before
+
+
 def median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
     """Median seconds of `repeats` calls, and what the last call returned."""
     times, result = [], None
@@ -884,9 +901,10 @@ def main(argv: list[str] | None = None) -> int:
     targets: list[Target] = []
     if "fleet" in only:
         print("fleet render and floor ...", file=sys.stderr)
-        text, results = section_fleet(
-            sizes, source_counts, args.repeats, mirror, not args.no_memory
-        )
+        with temporary_cache():
+            text, results = section_fleet(
+                sizes, source_counts, args.repeats, mirror, not args.no_memory
+            )
         parts += [
             "**1-2. Fleet render, stack by stack, vs the bare C serialisation floor**",
             "",

@@ -2,26 +2,28 @@
 
 Each `pulumi preview` and each `fluxboot` command is a new process, and most of what one
 stack's render costs there is the same work every time: parsing the release's install manifest
-(~35 ms for 270 KB of YAML) and serialising the customised install as gotk-components.yaml
-(~20 ms). Both results are kept under `$XDG_CACHE_HOME/flux-gitops/` (`~/.cache` by default),
-named by the digest of everything they are computed from, so an entry can only ever be found by
-the input it was made from:
+(~35 ms for 270 KB of YAML), serialising the customised install as gotk-components.yaml
+(~20 ms) and compiling the CRD schemas and CEL rules the stack's files are checked against
+(~40 ms). The results are kept under `$XDG_CACHE_HOME/flux-gitops/derived/` (`~/.cache` by
+default), in one directory per version of the code (`code_fingerprint()`: the source of every
+module of this package and the versions of PyYAML with libyaml, the CEL runtime, protobuf and
+Python), each entry named by the digest of the input it was made from:
 
 - `parsed/<sha256 of the manifest text>.json`: the manifest's objects (`manifests`);
-- `rendered/<digest of the objects>.yaml`: their YAML in flux's style (`bootstrap`);
-- `verdicts/<digest of a file's text and the release>.json`: what checking the Flux objects of
-  one rendered file against the release's CRD schemas and CEL rules found (`pipeline`): compiling
-  those is most of what validating costs in a fresh process.
+- `rendered/<digest of the manifest and the flux settings>.yaml`: gotk-components.yaml
+  (`bootstrap`);
+- `verdicts/<digest of the release and every file's text>.json`: what checking one render's
+  files against the release's CRD schemas and CEL rules found (`pipeline`).
 
-Every digest also covers `code_fingerprint()`: the source of every module of this package and
-the versions of the libraries that parse, write and check (PyYAML with libyaml, the CEL runtime,
-protobuf, Python). Any change to the code is a different name, so an entry is only ever found by
-the code and the input it was made from. An entry is written atomically, read back only when it
-is whole (each starts with the digest of the rest of its text, and a JSON entry also records
-the name it was made for), and otherwise ignored and written again. A cache that cannot be written (a read-only home, a full disk) only costs the
-time it would have saved. The digests find damage, not forgery: the cache is trusted like the
-rest of the user's home directory (whoever can write there can change what runs anyway).
-`FLUXBOOT_RENDER_CACHE=off` turns it off; deleting the directories is always safe.
+So an entry is only ever found by the code and the input it was made from. Any change to the
+code starts a new directory, and the directories of all but the previous version are removed
+then, so the cache does not grow with upgrades. An entry is written atomically (a concurrent
+reader sees all of it or none), read back only when it is whole (each starts with the digest of
+the rest of its text, and a JSON entry also records the name it was made for), and otherwise
+ignored and written again. A cache that cannot be written (a read-only home, a full disk) only
+costs the time it would have saved. The digests find damage, not forgery: the cache is trusted
+like the rest of the user's home directory (whoever can write there can change what runs
+anyway). `FLUXBOOT_RENDER_CACHE=off` turns it off; deleting it is always safe.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import functools
 import hashlib
 import importlib.util
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -83,11 +86,16 @@ def _library_versions() -> str:
 
 
 def key(*parts: str) -> str:
-    """The name of an entry made from `parts` by this code (see `code_fingerprint`)."""
-    digest = hashlib.sha256(code_fingerprint().encode())
+    """The name of the entry made from `parts`."""
+    digest = hashlib.sha256()
     for part in parts:
-        digest.update(b"\0" + part.encode())
+        digest.update(part.encode() + b"\0")
     return digest.hexdigest()
+
+
+def entry(kind: str, name: str) -> Path:
+    """Where the entry `name` of `kind` (parsed, rendered, verdicts) is kept for this code."""
+    return base() / "derived" / code_fingerprint()[:32] / kind / name
 
 
 def enabled() -> bool:
@@ -111,9 +119,31 @@ def store(path: Path, text: str) -> None:
 
 
 def _put(path: Path, text: str) -> None:
-    """`store`, for an entry of this cache: failing to keep it costs only time."""
+    """Keep an entry: atomically, and without `store`'s fsync (a torn entry after a crash fails
+    its digest and is made again). Failing to keep it costs only time."""
+    code_dir = path.parents[1]
     with contextlib.suppress(OSError, ValueError):
-        store(path, text)
+        if not code_dir.is_dir():
+            code_dir.mkdir(parents=True, exist_ok=True)
+            _prune(code_dir)
+        path.parent.mkdir(exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+                out.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def _prune(current: Path) -> None:
+    """Remove the directories of older code but the most recent one (a user switching between
+    two versions keeps both warm)."""
+    others = [d for d in current.parent.iterdir() if d != current and d.is_dir()]
+    others.sort(key=lambda d: d.stat().st_mtime, reverse=True)
+    for old in others[1:]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _read(path: Path) -> bytes | None:

@@ -112,7 +112,7 @@ def components_text(flux: FluxSettings, manifest: InstallManifest) -> str:
         if found is not None:
             _components_cache.move_to_end(key)
             return found
-    stored = derived.base() / "rendered" / f"{derived.key(COMPONENTS_FILE, *key)}.yaml"
+    stored = derived.entry("rendered", f"{derived.key(*key)}.yaml")
     text = derived.get_text(stored) if derived.enabled() else None
     if text is None:
         text = header(flux) + yamlio.dump_all_flux(install_objects(manifest, flux))

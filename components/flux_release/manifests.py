@@ -17,8 +17,8 @@ download that does not match is rejected before anything is written to the cache
 Parsing the YAML is most of what one stack's render costs in a fresh process (a `pulumi
 preview` in CI): ~35 ms for the 270 KB of a release, where JSON of the same objects loads in
 ~2 ms. So the parsed objects are kept as JSON named by the text's sha256
-(`$XDG_CACHE_HOME/flux-gitops/parsed/<sha256>.json`, see `components.common.derived`), and read
-back instead of the YAML when they are there.
+(the parsed entries of `components.common.derived`), and read back instead of the YAML when they
+are there.
 
 What the two kinds of file contain (fluxcd/flux2 `.github/workflows/release.yaml`,
 `pkg/manifestgen/install`): the release asset `install.yaml` is `kustomize build
@@ -106,7 +106,7 @@ def cache_dir() -> Path:
 
 def parsed_cache_file(sha256: str) -> Path:
     """Where the parsed objects of the manifest text with this digest are kept."""
-    return derived.base() / "parsed" / f"{sha256}.json"
+    return derived.entry("parsed", f"{sha256}.json")
 
 
 def _read_parsed(sha256: str) -> list[dict[str, Any]] | None:
@@ -116,7 +116,7 @@ def _read_parsed(sha256: str) -> list[dict[str, Any]] | None:
         entry = json.loads(text) if text is not None else None
     except ValueError:
         return None
-    if not isinstance(entry, dict) or entry.get("code") != derived.code_fingerprint():
+    if not isinstance(entry, dict):
         return None
     docs = entry.get("documents")
     if entry.get("sha256") != sha256 or not isinstance(docs, list) or not docs:
@@ -131,7 +131,7 @@ def _write_parsed(sha256: str, docs: list[dict[str, Any]]) -> None:
     manifest Flux publishes)."""
     if not derived.json_exact(docs):
         return
-    entry = {"code": derived.code_fingerprint(), "sha256": sha256, "documents": docs}
+    entry = {"sha256": sha256, "documents": docs}
     try:
         text = json.dumps(entry, allow_nan=False)
     except ValueError:  # NaN or infinity: JSON has no such numbers

@@ -56,14 +56,16 @@ def load_template(project_dir: Path) -> Template:
     return Template.load(project_dir / TEMPLATE_DIR)
 
 
+# A file's problems (without its path), and the notes of the CEL rules its objects reach that
+# are not checked offline.
+Verdict = tuple[tuple[str, ...], tuple[str, ...]]
+
 # What one file's text gives against one release's schemas never changes, and most of a stack's
 # files (gotk-components.yaml, the fleet's sources, the seed's bases) are the same text for every
 # stack of a fleet: the problems of each text are kept per process, keyed by (schemas, text).
 # The key holds the CrdSchemas itself (compared by identity), so an id is never reused.
 _VALIDATED_CACHE_SIZE = 512
-_validated: OrderedDict[tuple[CrdSchemas, str], tuple[tuple[str, ...], tuple[str, ...]]] = (
-    OrderedDict()
-)
+_validated: OrderedDict[tuple[CrdSchemas, str], Verdict] = OrderedDict()
 _validated_lock = threading.Lock()
 
 
@@ -72,9 +74,7 @@ _validated_lock = threading.Lock()
 _FLUX_DOCUMENT = re.compile(r"^apiVersion: [\w.-]*toolkit\.fluxcd\.io/", re.M)
 
 
-def _file_problems(
-    content: str, schemas: CrdSchemas, *, generated: bool = False
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _file_problems(content: str, schemas: CrdSchemas, *, generated: bool = False) -> Verdict:
     """The problems of one generated file's text, without its path, and the notes of the CEL
     rules its objects reach that are not checked offline.
 
@@ -90,10 +90,7 @@ def _file_problems(
         if found is not None:
             _validated.move_to_end(key)
             return found
-    result = _stored_verdict(content, schemas)
-    if result is None:
-        result = _check_text(content, schemas)
-        _store_verdict(content, schemas, result)
+    result = _check_text(content, schemas)
     with _validated_lock:
         _validated[key] = result
         while len(_validated) > _VALIDATED_CACHE_SIZE:
@@ -101,7 +98,7 @@ def _file_problems(
     return result
 
 
-def _check_text(content: str, schemas: CrdSchemas) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _check_text(content: str, schemas: CrdSchemas) -> Verdict:
     problems: list[str] = []
     notes: list[str] = []
     try:
@@ -118,63 +115,67 @@ def _check_text(content: str, schemas: CrdSchemas) -> tuple[tuple[str, ...], tup
     return tuple(problems), tuple(notes)
 
 
-# ... and across processes, in the verdict cache (components.common.derived): a fresh process
-# (each CI `pulumi preview`) would otherwise compile the CRD schemas and CEL rules of every kind
-# its files use, most of what validating costs there, to find what it found last time.
-
-
-def _verdict_file(content: str, schemas: CrdSchemas) -> Path | None:
-    if schemas.digest is None or not derived.enabled():
-        return None
-    return derived.base() / "verdicts" / f"{derived.key('verdict', schemas.digest, content)}.json"
-
-
-def _stored_verdict(
-    content: str, schemas: CrdSchemas
-) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
-    path = _verdict_file(content, schemas)
-    text = derived.get_text(path) if path is not None else None
-    if path is None or text is None:
-        return None
-    try:
-        entry = json.loads(text)
-    except ValueError:
-        return None
-    if not isinstance(entry, dict) or entry.get("name") != path.name:
-        return None
-    problems, notes = entry.get("problems"), entry.get("notes")
-    if not _strings(problems) or not _strings(notes):
-        return None
-    return tuple(problems), tuple(notes)
-
-
-def _strings(value: Any) -> TypeGuard[list[str]]:
-    return isinstance(value, list) and all(isinstance(item, str) for item in value)
-
-
-def _store_verdict(
-    content: str, schemas: CrdSchemas, verdict: tuple[tuple[str, ...], tuple[str, ...]]
-) -> None:
-    path = _verdict_file(content, schemas)
-    if path is not None:
-        entry = {"name": path.name, "problems": list(verdict[0]), "notes": list(verdict[1])}
-        derived.put_text(path, json.dumps(entry))
-
-
 def validate_files(files: RepoFiles, schemas: CrdSchemas, flux_version: str) -> tuple[str, ...]:
     """Check every Flux object in `files` against its CRD (schema and CEL rules); raise with
-    every problem found. Returns the notes of the rules not checked offline, once each."""
+    every problem found. Returns the notes of the rules not checked offline, once each.
+
+    What one render's files gave is also kept across processes (the verdict entries of
+    `components.common.derived`, named by the release and every file's text): a fresh process,
+    such as each CI `pulumi preview`, would otherwise compile the CRD schemas and CEL rules of
+    every kind its files use, most of what validating costs there, to find what it found last
+    time."""
+    texts = [
+        (path, f.content, f.owner != "scaffold")
+        for path, f in files.items()
+        if path.endswith((".yaml", ".yml"))
+    ]
+    stored = _verdicts_entry(texts, schemas)
+    verdicts = _read_verdicts(stored, len(texts)) if stored is not None else None
+    if verdicts is None:
+        verdicts = [
+            _file_problems(content, schemas, generated=generated) for _, content, generated in texts
+        ]
+        if stored is not None:
+            entry = {"name": stored.name, "verdicts": [[list(p), list(n)] for p, n in verdicts]}
+            derived.put_text(stored, json.dumps(entry))
     problems: list[str] = []
     notes: dict[str, None] = {}
-    for path, f in files.items():
-        if not path.endswith((".yaml", ".yml")):
-            continue
-        found, unchecked = _file_problems(f.content, schemas, generated=f.owner != "scaffold")
+    for (path, _, _), (found, unchecked) in zip(texts, verdicts, strict=True):
         problems.extend(f"{path}: {msg}" for msg in found)
         notes.update(dict.fromkeys(unchecked))
     if problems:
         raise ValidationError([*problems, f"(checked against the CRDs of Flux {flux_version})"])
     return tuple(notes)
+
+
+def _verdicts_entry(texts: list[tuple[str, str, bool]], schemas: CrdSchemas) -> Path | None:
+    if schemas.digest is None or not derived.enabled():
+        return None
+    parts = [schemas.digest, *(f"{int(generated)}{content}" for _, content, generated in texts)]
+    return derived.entry("verdicts", f"{derived.key(*parts)}.json")
+
+
+def _read_verdicts(path: Path, count: int) -> list[Verdict] | None:
+    text = derived.get_text(path)
+    try:
+        entry = json.loads(text) if text is not None else None
+    except ValueError:
+        return None
+    if not isinstance(entry, dict) or entry.get("name") != path.name:
+        return None
+    found = entry.get("verdicts")
+    if not isinstance(found, list) or len(found) != count:
+        return None
+    verdicts: list[Verdict] = []
+    for item in found:
+        if not (isinstance(item, list) and len(item) == 2 and all(map(_strings, item))):
+            return None
+        verdicts.append((tuple(item[0]), tuple(item[1])))
+    return verdicts
+
+
+def _strings(value: Any) -> TypeGuard[list[str]]:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
 def check_patches(config: StackConfig, manifest: InstallManifest) -> None:

@@ -4,6 +4,7 @@ costs nothing but time."""
 from __future__ import annotations
 
 import datetime
+import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ def _cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def test_text_comes_back_whole_or_not_at_all(tmp_path: Path) -> None:
-    path = derived.base() / "rendered" / "x.yaml"
+    path = derived.entry("rendered", "x.yaml")
     assert derived.get_text(path) is None
     derived.put_text(path, "a: ü\n")
     assert derived.get_text(path) == "a: ü\n"
@@ -30,8 +31,8 @@ def test_text_comes_back_whole_or_not_at_all(tmp_path: Path) -> None:
 
 def test_a_cache_that_cannot_be_written_is_no_error(tmp_path: Path) -> None:
     (tmp_path / "flux-gitops").write_text("a file where the cache directory goes")
-    derived.put_text(derived.base() / "rendered" / "x.yaml", "text")
-    assert derived.get_text(derived.base() / "rendered" / "x.yaml") is None
+    derived.put_text(derived.entry("rendered", "x.yaml"), "text")
+    assert derived.get_text(derived.entry("rendered", "x.yaml")) is None
 
 
 @pytest.mark.parametrize("value", ["off", "OFF", "0", "false", "no"])
@@ -67,8 +68,19 @@ def test_any_change_to_the_code_is_another_fingerprint(tmp_path: Path) -> None:
     assert derived.source_digest(package, "PyYAML 6.0.4") != derived.source_digest(package)
 
 
-def test_an_entry_key_depends_on_the_code_and_every_part(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_entries_of_other_code_are_elsewhere_and_only_one_older_version_is_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     assert derived.key("a", "b") != derived.key("a", "c") != derived.key("ab")
-    before = derived.key("a")
-    monkeypatch.setattr(derived, "code_fingerprint", lambda: "other code")
-    assert derived.key("a") != before
+    made = []
+    for version in ("v1", "v2", "v3", "v2"):
+        monkeypatch.setattr(derived, "code_fingerprint", lambda v=version: v * 20)
+        path = derived.entry("rendered", derived.key("a"))
+        if derived.get_text(path) is None:
+            derived.put_text(path, version)
+            made.append(version)
+        assert derived.get_text(path) == version
+        time.sleep(0.01)  # distinct modification times
+    assert made == ["v1", "v2", "v3"]  # v2 was still there: the previous version is kept
+    kept = sorted(d.name[:2] for d in (derived.base() / "derived").iterdir())
+    assert kept == ["v2", "v3"]
