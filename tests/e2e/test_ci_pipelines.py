@@ -30,6 +30,7 @@ they leave behind (the checkout, Python 3.11, the pinned `pulumi` on PATH), each
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -478,6 +479,10 @@ def test_gitlab_merge_request_and_default_branch_pipelines(
         # the pinned CLI was already on PATH: the installer did not run
         assert "v3.184.0" in lines and "Installing Pulumi" not in text, text
         assert_preview_of_a_new_cluster(text, stack)
+    # the renders kept their derived cache under the project, where GitLab's `cache:` keeps it
+    derived = world.repo / ".cache" / "flux-gitops" / "derived"
+    for kind in ("parsed", "rendered", "verdicts"):
+        assert list(derived.glob(f"*/{kind}/*")), f"no {kind} entries in {derived}"
     # the broken stack: its job fails with the config error, one line, and no preview ran
     k8s03 = mr.job("preview:k8s-03")
     assert k8s03.result == "FAIL", mr.output
@@ -573,6 +578,8 @@ def evaluate(text: str, context: dict[str, Any]) -> Any:
         expr = expr.strip()
         if m := re.fullmatch(r"fromJSON\((.*)\)", expr):
             return json.loads(value(m.group(1)))
+        if m := re.fullmatch(r"hashFiles\(((?:\s*'[^']*'\s*,?)+)\)", expr):
+            return hash_files(Path(context["github"]["workspace"]), re.findall(r"'([^']*)'", expr))
         if "&&" in expr:
             return all(value(part) for part in expr.split("&&"))
         if m := re.fullmatch(r"(.+?)\s*==\s*'([^']*)'", expr):
@@ -590,6 +597,17 @@ def evaluate(text: str, context: dict[str, Any]) -> Any:
     if whole:
         return value(whole.group(1))
     return EXPRESSION.sub(lambda m: str(value(m.group(1))), text)
+
+
+def hash_files(workspace: Path, patterns: list[str]) -> str:
+    """GitHub's `hashFiles`: one digest of the files the glob patterns match ('' for none)."""
+    files = sorted({f for p in patterns for f in workspace.glob(p) if f.is_file()})
+    if not files:
+        return ""
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(hashlib.sha256(f.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def condition(text: str, context: dict[str, Any]) -> bool:
@@ -620,6 +638,7 @@ def run_github_job(
     step's `env:`), with the `uses:` steps substituted and checked; returns steps and outputs."""
     job = workflow["jobs"][job_name]
     ctx = {**context, "secrets": secrets_, "steps": {}}
+    ctx["github"] = {**ctx["github"], "workspace": str(world.repo)}
     assert condition(job.get("if", "true"), ctx), f"{job_name} would not run"
     env = world.runner_env
     env.update(CI="true", GITHUB_ACTIONS="true", GITHUB_WORKSPACE=str(world.repo))
@@ -640,6 +659,16 @@ def run_github_job(
                     ["python3", "--version"], env=env, capture_output=True, text=True, check=True
                 ).stdout
                 assert out.split()[1].startswith(with_["python-version"] + "."), out
+            elif action == "actions/cache":
+                # nothing to restore on a first run; what matters is that the paths it keeps are
+                # where the program keeps its cache in this environment, and the key is real
+                home = Path(env["HOME"])
+                base = Path(env.get("XDG_CACHE_HOME") or home / ".cache") / "flux-gitops"
+                paths = {Path(p.replace("~", str(home), 1)) for p in with_["path"].split()}
+                assert paths == {base / "flux", base / "derived"}, with_
+                assert re.fullmatch(r"flux-gitops-render-[0-9a-f]{64}", with_["key"]), with_
+                assert with_["key"].startswith(with_["restore-keys"]), with_
+                out = f"cache miss: {with_['key']}"
             elif action == "pulumi/actions":
                 out = subprocess.run(
                     ["pulumi", "version"], env=env, capture_output=True, text=True, check=True
