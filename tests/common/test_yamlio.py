@@ -157,22 +157,15 @@ def _dump_data() -> list[Any]:
 
 @pytest.mark.parametrize("obj", _dump_data(), ids=lambda o: repr(o)[:40])
 def test_the_fast_dumpers_write_what_the_representers_write(obj: Any) -> None:
-    assert yamlio.dump(obj) == yaml.dump(
-        obj,
-        Dumper=yamlio._Dumper,
-        sort_keys=False,
-        default_flow_style=False,
-        width=4096,
-        allow_unicode=True,
-    )
-    assert yamlio.dump_flux(obj) == yaml.dump(
-        obj,
-        Dumper=yamlio._FluxDumper,
-        sort_keys=True,
-        default_flow_style=False,
-        width=80,
-        allow_unicode=True,
-    )
+    # (fast dumper, its class, what it passes to yaml.dump besides the block style and unicode)
+    for fast, dumper, options in (
+        (yamlio.dump, yamlio._Dumper, {"sort_keys": False, "width": 4096}),
+        (yamlio.dump_flux, yamlio._FluxDumper, {"sort_keys": True, "width": 80}),
+    ):
+        expected = yaml.dump(
+            obj, Dumper=dumper, default_flow_style=False, allow_unicode=True, **options
+        )
+        assert fast(obj) == expected, dumper
 
 
 def test_the_resolver_memo_is_only_shared_by_classes_that_resolve_alike() -> None:
