@@ -102,16 +102,18 @@ def enabled() -> bool:
     return os.environ.get(CACHE_ENV, "").strip().lower() not in ("off", "0", "false", "no")
 
 
-def store(path: Path, text: str) -> None:
+def store(path: Path, text: str, *, durable: bool = True) -> None:
     """Write `text` to `path` atomically: a concurrent reader sees the old file or the new one,
-    never half of one. Raises OSError."""
+    never half of one; `durable`: on disk before it is renamed into place (fsync). Raises
+    OSError."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
             out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
+            if durable:
+                out.flush()
+                os.fsync(out.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -119,22 +121,14 @@ def store(path: Path, text: str) -> None:
 
 
 def _put(path: Path, text: str) -> None:
-    """Keep an entry: atomically, and without `store`'s fsync (a torn entry after a crash fails
-    its digest and is made again). Failing to keep it costs only time."""
+    """Keep an entry, not durably (a torn entry after a crash fails its digest and is made
+    again). Failing to keep it costs only time."""
     code_dir = path.parents[1]
     with contextlib.suppress(OSError, ValueError):
         if not code_dir.is_dir():
             code_dir.mkdir(parents=True, exist_ok=True)
             _prune(code_dir)
-        path.parent.mkdir(exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-                out.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        store(path, text, durable=False)
 
 
 def _prune(current: Path) -> None:

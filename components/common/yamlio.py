@@ -168,9 +168,18 @@ _SCALAR_TAGS = frozenset(
 )
 
 
-class _Bounded:
-    """Mixin for a loader: every composed document passes `check_node` before construction,
-    and is constructed by `_build` where it can be (see there)."""
+class _Direct:
+    """Mixin for a loader: a document is constructed by `_build` where it can be (see there)."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        try:
+            return _build(self, node, {})
+        except _Fallback:
+            return super().construct_document(node)  # type: ignore[misc]
+
+
+class _Bounded(_Direct):
+    """Mixin for a loader: every composed document passes `check_node` before construction."""
 
     def get_single_node(self) -> Any:
         node = super().get_single_node()  # type: ignore[misc]
@@ -181,12 +190,6 @@ class _Bounded:
         node = super().get_node()  # type: ignore[misc]
         check_node(node)
         return node
-
-    def construct_document(self, node: yaml.Node) -> Any:
-        try:
-            return _build(self, node, {})
-        except _Fallback:
-            return super().construct_document(node)  # type: ignore[misc]
 
 
 def _build(loader: Any, node: yaml.Node, memo: dict[int, Any]) -> Any:
@@ -316,14 +319,8 @@ def load_all_fast(text: str) -> list[Any]:
     return [d for d in _guard_recursion(_load_all_list, text, _FastStrictLoader) if d is not None]
 
 
-class _GeneratedLoader(_FastLoader, _MemoResolver):  # type: ignore[valid-type, misc]
+class _GeneratedLoader(_Direct, _FastLoader, _MemoResolver):  # type: ignore[valid-type, misc]
     """libyaml's parser and `_build`, without the bounds: for text this program wrote."""
-
-    def construct_document(self, node: yaml.Node) -> Any:
-        try:
-            return _build(self, node, {})
-        except _Fallback:
-            return super().construct_document(node)
 
 
 def load_all_generated(text: str) -> list[Any]:
