@@ -112,11 +112,11 @@ def components_text(flux: FluxSettings, manifest: InstallManifest) -> str:
         if found is not None:
             _components_cache.move_to_end(key)
             return found
-    stored = derived.entry("rendered", f"{derived.key(*key)}.yaml")
-    text = derived.get_text(stored) if derived.enabled() else None
+    stored = derived.entry("rendered", f"{derived.key(*key)}.yaml") if derived.enabled() else None
+    text = derived.get_text(stored) if stored is not None else None
     if text is None:
         text = header(flux) + yamlio.dump_all_flux(install_objects(manifest, flux))
-        if derived.enabled():
+        if stored is not None:
             derived.put_text(stored, text)
     with _components_lock:
         _components_cache[key] = text

@@ -90,15 +90,6 @@ def _file_problems(content: str, schemas: CrdSchemas, *, generated: bool = False
         if found is not None:
             _validated.move_to_end(key)
             return found
-    result = _check_text(content, schemas)
-    with _validated_lock:
-        _validated[key] = result
-        while len(_validated) > _VALIDATED_CACHE_SIZE:
-            _validated.popitem(last=False)
-    return result
-
-
-def _check_text(content: str, schemas: CrdSchemas) -> Verdict:
     problems: list[str] = []
     notes: list[str] = []
     try:
@@ -112,7 +103,12 @@ def _check_text(content: str, schemas: CrdSchemas) -> Verdict:
         verdict = schemas.check(doc)
         problems.extend(verdict.errors)
         notes.extend(verdict.unchecked)
-    return tuple(problems), tuple(notes)
+    result = (tuple(problems), tuple(notes))
+    with _validated_lock:
+        _validated[key] = result
+        while len(_validated) > _VALIDATED_CACHE_SIZE:
+            _validated.popitem(last=False)
+    return result
 
 
 def validate_files(files: RepoFiles, schemas: CrdSchemas, flux_version: str) -> tuple[str, ...]:
