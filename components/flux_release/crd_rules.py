@@ -64,6 +64,7 @@ from typing import Any
 
 from cel_expr_python import cel
 from cel_expr_python.ext import ext_optional, ext_strings
+from google.protobuf import timestamp_pb2
 
 from components.common.errors import ManifestError
 from components.common.field_paths import child, item
@@ -246,10 +247,6 @@ def _timestamp(text: str) -> Any:
         moment = datetime.datetime(year, month, day, hour, minute, second)
     except ValueError:
         return text
-    # here, not at the top: protobuf's Python runtime is ~20 ms to import, and only a rule that
-    # reads a date-time field needs it
-    from google.protobuf import timestamp_pb2
-
     seconds = calendar.timegm(moment.timetuple())
     if sign:
         offset = int(off_h) * 3600 + int(off_m) * 60
