@@ -46,13 +46,14 @@ stages: [{mode}]
     # the Pulumi CLI the program is tested with (pyproject.toml pins the Python SDK to it)
     PULUMI_VERSION: "{pulumi_version}"
     PULUMI_SKIP_UPDATE_CHECK: "true"
-    # downloaded Flux manifests and the derived cache (README "What is kept on disk") go under
-    # the project, the only place GitLab caches: each stack's render starts warm
-    XDG_CACHE_HOME: "$CI_PROJECT_DIR/.cache"
   cache:
     key: flux-gitops-render
     paths: [.cache/flux-gitops/flux/, .cache/flux-gitops/derived/]
   before_script:
+    # downloaded Flux manifests and the derived cache (README "What is kept on disk") go under
+    # the project, the only place GitLab caches: each stack's render starts warm (a job starts
+    # in the project's directory)
+    - export XDG_CACHE_HOME="$PWD/.cache"
     # make and git: python:3.11 has them; installed only where missing
     - command -v make > /dev/null && command -v git > /dev/null || {{ apt-get update -qq && apt-get install -y -qq make git > /dev/null; }}
     # that CLI: the runner's own when it is exactly that release, else the official installer's
